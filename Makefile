@@ -1,0 +1,30 @@
+# Two commands set everything up on a machine with only Python 3.11 and pip:
+#   make demo   - the main job against the local App Mesh sandbox
+#   make test   - lint and the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint unit clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/reconcile validate -f manifests/
+
+lint: $(STAMP)
+	$(BIN)/ruff check reconciler tests
+	$(BIN)/ruff format --check reconciler tests
+	$(BIN)/mypy reconciler
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+test: lint unit
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

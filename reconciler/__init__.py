@@ -1,0 +1,3 @@
+"""Declarative reconciler for AWS App Mesh virtual gateways and gateway routes."""
+
+__version__ = "0.1.0"

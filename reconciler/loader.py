@@ -1,0 +1,415 @@
+"""Manifests → desired state: find files, parse them safely, validate every document.
+
+All problems in the tree are collected in one pass so a user fixes them in one
+round. Hostile input is bounded before it can cost memory or crash the parser: a
+size cap per file, a nesting cap checked on the event stream (libyaml's composer
+recurses in C and would overflow the stack), and a cap on the size of a document
+once aliases are expanded (checked on the node graph without expanding it).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from . import model
+from .problems import Problem, Severity, errors
+from .resources import ROUTE, Desired, DesiredState, Key, Scope, Source
+
+SUFFIXES = (".yaml", ".yml", ".json")
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 100_000
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class LoadResult:
+    state: DesiredState
+    problems: list[Problem] = field(default_factory=list)
+    digest: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not errors(self.problems)
+
+
+@dataclass(frozen=True)
+class _Document:
+    source: Source
+    data: Any
+    node: yaml.Node | None
+
+
+class _Invalid(Exception):
+    """One document (or the rest of a file) cannot be used."""
+
+    def __init__(self, message: str, line: int | None = None, path: str = "") -> None:
+        super().__init__(message)
+        self.line = line
+        self.path = path
+
+
+def load(root: Path, *, allow_empty: bool = False, max_file_bytes: int = MAX_FILE_BYTES) -> LoadResult:
+    """Read and validate every manifest under ``root``."""
+    result = LoadResult(DesiredState())
+    files = discover(root, result.problems)
+    digest = hashlib.sha256()
+    documents: list[_Document] = []
+    for path in files:
+        shown = str(path)
+        try:
+            raw = _read(path, max_file_bytes)
+        except _Invalid as exc:
+            result.problems.append(Problem(str(exc), file=shown))
+            continue
+        digest.update(shown.encode() + b"\0" + raw + b"\0")
+        documents.extend(_parse(raw, shown, path.suffix == ".json", result.problems))
+    result.digest = digest.hexdigest()
+    for document in documents:
+        desired = _validate(document, result.problems)
+        if desired is not None:
+            _add(result, desired)
+    if not files and not errors(result.problems) and not allow_empty:
+        result.problems.append(Problem("no manifests found (*.yaml, *.yml, *.json)", file=str(root)))
+    _warn_orphan_routes(result)
+    result.problems.sort(key=lambda p: (p.file, p.document or 0, p.line or 0))
+    return result
+
+
+# --- finding files -----------------------------------------------------------
+
+
+def discover(root: Path, problems: list[Problem]) -> list[Path]:
+    """Manifest files under ``root``, symlinks followed, each real file once, sorted."""
+    if not root.exists():
+        problems.append(Problem("manifest directory does not exist", file=str(root)))
+        return []
+    if root.is_file():
+        return [root]
+    found: dict[str, Path] = {}
+    _walk(root, (), found, problems)
+    return sorted(found.values())
+
+
+def _walk(
+    directory: Path,
+    ancestors: tuple[tuple[int, int], ...],
+    found: dict[str, Path],
+    problems: list[Problem],
+) -> None:
+    stat = directory.stat()
+    here = (stat.st_dev, stat.st_ino)
+    if here in ancestors:
+        problems.append(
+            Problem("symlink loop: this directory leads back to one of its parents", file=str(directory))
+        )
+        return
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        try:
+            is_dir = entry.is_dir(follow_symlinks=True)
+            is_file = entry.is_file(follow_symlinks=True)
+        except OSError as exc:
+            problems.append(Problem(f"cannot read: {exc.strerror}", file=str(path)))
+            continue
+        if is_dir:
+            _walk(path, (*ancestors, here), found, problems)
+        elif is_file and path.suffix in SUFFIXES:
+            found.setdefault(os.path.realpath(path), path)
+        elif entry.is_symlink() and not path.exists():
+            problems.append(Problem("broken symlink: its target does not exist", file=str(path)))
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise _Invalid(f"file is {size} bytes, over the {max_bytes}-byte limit per manifest file")
+    return path.read_bytes()
+
+
+# --- parsing -------------------------------------------------------------------
+
+
+def _parse(raw: bytes, file: str, is_json: bool, problems: list[Problem]) -> Iterator[_Document]:
+    index = 0
+    try:
+        text = _decode(raw)
+        if is_json:
+            index = 1
+            yield _Document(Source(file, 1), _json(text), None)
+            return
+        _check_depth(text)
+        loader = _Loader(text)
+        try:
+            while loader.check_node():
+                index += 1
+                node = loader.get_node()
+                assert node is not None  # check_node() said there is one
+                _check_expansion(node)
+                yield _Document(Source(file, index), loader.construct_document(node), node)
+        finally:
+            loader.dispose()
+    except _Invalid as exc:
+        problems.append(Problem(str(exc), file=file, document=index or None, line=exc.line, path=exc.path))
+    except yaml.MarkedYAMLError as exc:
+        line = _mark_line(exc.problem_mark)
+        message = f"invalid YAML: {exc.problem or exc.context}"
+        problems.append(Problem(message, file=file, document=index or None, line=line))
+    except yaml.YAMLError as exc:
+        problems.append(Problem(f"invalid YAML: {exc}", file=file, document=index or None))
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise _Invalid(f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}", line=line) from None
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _Invalid(f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+    except RecursionError:
+        raise _Invalid(f"document nests deeper than {MAX_DEPTH} levels") from None
+
+
+def _check_depth(text: str) -> None:
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _Invalid(
+                    f"document nests deeper than {MAX_DEPTH} levels", line=_mark_line(event.start_mark)
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _check_expansion(node: yaml.Node) -> None:
+    """Size of the document with aliases expanded, counted on the shared graph in linear time."""
+    sizes: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        if id(n) not in sizes:
+            children: list[yaml.Node] = []
+            if isinstance(n, yaml.SequenceNode):
+                children = n.value
+            elif isinstance(n, yaml.MappingNode):
+                _check_duplicate_keys(n)
+                children = [part for pair in n.value for part in pair]
+            sizes[id(n)] = 1 + sum(size(c) for c in children)
+        return sizes[id(n)]
+
+    total = size(node)
+    if total > MAX_NODES:
+        raise _Invalid(
+            f"document expands to {total} values through aliases, over the limit of {MAX_NODES}",
+            line=_mark_line(node.start_mark),
+        )
+
+
+def _check_duplicate_keys(node: yaml.MappingNode) -> None:
+    seen: dict[str, int] = {}
+    for key, _ in node.value:
+        if isinstance(key, yaml.ScalarNode):
+            line = _mark_line(key.start_mark) or 0
+            if key.value in seen:
+                raise _Invalid(f"duplicate key {key.value!r} (first at line {seen[key.value]})", line=line)
+            seen[key.value] = line
+
+
+# --- validation ----------------------------------------------------------------
+
+
+def _validate(document: _Document, problems: list[Problem]) -> Desired | None:
+    def report(message: str, path: str = "", hint: str = "", loc: tuple[Any, ...] = ()) -> None:
+        line = _line(document.node, loc)
+        problems.append(
+            Problem(
+                message,
+                file=document.source.file,
+                document=document.source.document,
+                line=line,
+                path=path,
+                hint=hint,
+            )
+        )
+
+    data = document.data
+    if data is None:
+        return None  # an empty document, e.g. a trailing '---'
+    if not isinstance(data, dict):
+        report(f"a manifest must be a mapping, not {_type_name(data)}")
+        return None
+    api_version = data.get("apiVersion")
+    if api_version != model.API_VERSION:
+        message = "missing apiVersion" if api_version is None else f"unknown apiVersion {api_version!r}"
+        report(message, "apiVersion", f"expected {model.API_VERSION}", ("apiVersion",))
+        return None
+    kind = model.KINDS.get(str(data.get("kind")))
+    if kind is None:
+        given = data.get("kind")
+        message = "missing kind" if given is None else f"unknown kind {given!r}"
+        report(message, "kind", f"expected one of: {', '.join(model.KINDS)}", ("kind",))
+        return None
+    try:
+        manifest = kind.manifest.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            message, hint = _explain(error, kind.manifest)
+            report(message, _dotted(loc), hint, loc)
+        return None
+    meta = manifest.metadata
+    scope = Scope(meta.mesh, meta.meshOwner or "")
+    if isinstance(meta, model.GatewayRouteMetadata):
+        key = Key.route_key(scope, meta.virtualGateway, meta.name)
+    else:
+        key = Key.gateway_key(scope, meta.name)
+    return Desired(key, model.dump_spec(manifest.spec), dict(meta.tags or {}), document.source)
+
+
+def _add(result: LoadResult, desired: Desired) -> None:
+    state = result.state
+    first = state.resources.get(desired.key)
+    if first is not None:
+        result.problems.append(
+            Problem(
+                f"{desired.key} is defined twice: here and in {first.source}",
+                file=desired.source.file,
+                document=desired.source.document,
+                path="metadata.name",
+            )
+        )
+        return
+    state.resources[desired.key] = desired
+    state.scopes.add(desired.key.scope)
+
+
+def _warn_orphan_routes(result: LoadResult) -> None:
+    resources = result.state.resources
+    for key, desired in resources.items():
+        if key.kind == ROUTE and key.parent not in resources:
+            result.problems.append(
+                Problem(
+                    f"virtual gateway {key.gateway!r} is not in the manifests; it must exist live",
+                    file=desired.source.file,
+                    document=desired.source.document,
+                    path="metadata.virtualGateway",
+                    severity=Severity.WARNING,
+                )
+            )
+
+
+# --- error messages --------------------------------------------------------------
+
+
+def _explain(error: Any, manifest: type[BaseModel]) -> tuple[str, str]:
+    """A pydantic error as a sentence, and a hint for near misses."""
+    kind = error["type"]
+    loc = tuple(error["loc"])
+    if kind == "extra_forbidden":
+        field_name = str(loc[-1])
+        return f"unknown field {field_name!r}", _suggest(field_name, _fields_at(manifest, loc[:-1]))
+    if kind == "missing":
+        return "missing required field", ""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind.endswith("_type"):
+        message += f" (got {_type_name(error['input'])})"
+    return message, ""
+
+
+def _suggest(name: str, choices: list[str]) -> str:
+    camel = re.sub(r"[_-]([a-z])", lambda m: m.group(1).upper(), name)
+    for choice in choices:
+        if choice in (camel, name) or choice.lower() == name.lower():
+            return f"did you mean {choice!r}?"
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"expected one of: {', '.join(choices)}" if choices else ""
+
+
+def _fields_at(manifest: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """API member names accepted at ``loc``, found by following the models' annotations."""
+    current: type[BaseModel] | None = manifest
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        by_alias = {info.alias or name: info for name, info in current.model_fields.items()}
+        info = by_alias.get(str(part))
+        current = _model_in(info.annotation) if info else None
+    if current is None:
+        return []
+    return [info.alias or name for name, info in current.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Line of the deepest node on ``loc`` that exists in the document."""
+    if node is None:
+        return None
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == part), None)
+            if child is None:  # an unknown key: point at the key itself
+                child = next((k for k, _ in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break
+        node = child
+    return _mark_line(node.start_mark)
+
+
+def _mark_line(mark: Any) -> int | None:
+    return mark.line + 1 if mark is not None else None
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _type_name(value: Any) -> str:
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+    }.get(type(value), type(value).__name__)

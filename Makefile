@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/reconcile validate -f manifests/
+	$(BIN)/reconcile sandbox -f manifests/ --no-serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.progress import Progress
 
-from . import loader, model
+from . import loader, logs, model, render
+from .adapter import AppMesh, Connection, Limits
+from .engine import Reconciler, Settings
+from .errors import ApiError
+from .executor import Report
+from .plan import Options, Plan
 from .problems import Problem, Severity, errors
+from .resources import Scope
+from .retrying import RetryPolicy
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
+SANDBOX_REGION = "us-east-1"
 
 manifests_option = click.option(
     "-f",
@@ -35,10 +47,179 @@ def _output_option(*choices: str) -> Callable[[F], F]:
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _parse_scope(_: Any, __: Any, values: tuple[str, ...]) -> frozenset[Scope]:
+    scopes = set()
+    for value in values:
+        mesh, _sep, owner = value.partition("@")
+        if not mesh or (owner and not (owner.isdigit() and len(owner) == 12)):
+            raise click.BadParameter(f"{value!r}: expected MESH or MESH@ACCOUNT_ID (12 digits)")
+        scopes.add(Scope(mesh, owner))
+    return frozenset(scopes)
+
+
+def aws_options(fn: F) -> F:
+    """Where and how to reach App Mesh; credentials come from the standard AWS chain only."""
+    for option in reversed(
+        [
+            click.option("--region", envvar="AWS_REGION", help="AWS region (default: the AWS chain's)."),
+            click.option("--profile", envvar="AWS_PROFILE", help="AWS shared-config profile."),
+            click.option("--endpoint-url", help="Any App Mesh-compatible endpoint, e.g. the sandbox's."),
+            click.option(
+                "--concurrency",
+                type=click.IntRange(1, 64),
+                default=8,
+                show_default=True,
+                help="Parallel API calls.",
+            ),
+            click.option(
+                "--read-rate",
+                type=click.FloatRange(min=0.1),
+                default=40.0,
+                show_default=True,
+                help="Client-side limit on read calls per second.",
+            ),
+            click.option(
+                "--write-rate",
+                type=click.FloatRange(min=0.1),
+                default=8.0,
+                show_default=True,
+                help="Starting and highest write calls per second (backs off on 429).",
+            ),
+            click.option(
+                "--max-attempts",
+                type=click.IntRange(1, 50),
+                default=8,
+                show_default=True,
+                help="Attempts per API call on throttling, 5xx and dropped connections.",
+            ),
+            click.option(
+                "--retry-budget",
+                type=click.FloatRange(min=1),
+                default=600.0,
+                show_default=True,
+                help="Seconds one run may spend retrying before giving up.",
+            ),
+            click.option(
+                "--log-level",
+                type=click.Choice(["debug", "info", "warning", "error"]),
+                default="warning",
+                show_default=True,
+            ),
+            click.option(
+                "--log-format",
+                type=click.Choice(["auto", "json", "console"]),
+                default="auto",
+                show_default=True,
+                help="auto: console on a TTY, JSON lines otherwise.",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+@click.group(
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit status: 0 success and nothing left to do; 2 with --detailed-exitcode when a "
+    "dry-run plan has changes; 1 any error.",
+)
 @click.version_option(package_name="appmesh-gateway-reconciler")
-def main() -> None:
-    """Reconcile App Mesh virtual gateways and gateway routes with manifests."""
+@manifests_option
+@click.option("--dry-run", is_flag=True, help="Read live state and print the plan; change nothing.")
+@_output_option("text", "json", "markdown")
+@click.option(
+    "--owner",
+    default="default",
+    show_default=True,
+    help=f"Value of the {model.OWNER_TAG} tag that marks resources this reconciler manages.",
+)
+@click.option("--prune", is_flag=True, help="Delete owned resources that are absent from the manifests.")
+@click.option("--allow-empty", is_flag=True, help="Let an empty manifest set (for a mesh) prune.")
+@click.option(
+    "--max-deletes",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="Refuse to prune more than this many resources in one run.",
+)
+@click.option(
+    "--mesh",
+    "meshes",
+    multiple=True,
+    callback=_parse_scope,
+    metavar="MESH[@OWNER]",
+    help="Also manage this mesh when no manifest names it (for pruning it empty). Repeatable.",
+)
+@click.option("--detailed-exitcode", is_flag=True, help="With --dry-run: exit 2 when the plan has changes.")
+@aws_options
+@click.pass_context
+def main(ctx: click.Context, /, **params: Any) -> None:
+    """Reconcile App Mesh virtual gateways and gateway routes with manifests.
+
+    Without a command: plan, then apply once (or only print the plan with --dry-run).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    logs.configure(params["log_level"], params["log_format"])
+    sys.exit(_reconcile_once(**params))
+
+
+def _connect(params: dict[str, Any]) -> AppMesh:
+    limits = Limits(params["read_rate"], params["write_rate"], params["concurrency"])
+    retry = RetryPolicy(max_attempts=params["max_attempts"], run_budget=params["retry_budget"])
+    connection = Connection(params["region"], params["profile"], params["endpoint_url"])
+    return AppMesh.connect(connection, limits, retry=retry)
+
+
+def _settings(params: dict[str, Any]) -> Settings:
+    options = Options(params["owner"], params["prune"], params["allow_empty"], params["max_deletes"])
+    return Settings(options, params["meshes"], params["concurrency"])
+
+
+def _reconcile_once(**params: Any) -> int:
+    result = loader.load(params["manifests"], allow_empty=params["allow_empty"])
+    if not result.ok:
+        _echo_problems(result.problems)
+        return EXIT_ERROR
+    output = params["output"]
+    try:
+        reconciler = Reconciler(_connect(params), _settings(params))
+        plan = reconciler.plan(result.state)
+        if params["dry_run"] or plan.blocked or not plan.has_changes:
+            click.echo(_render(plan, output, params["owner"]))
+            if plan.blocked:
+                return EXIT_ERROR
+            return EXIT_CHANGES if params["detailed_exitcode"] and plan.has_changes else EXIT_OK
+        if output == "text":
+            click.echo(_render(plan, output, params["owner"]))
+        report = apply_with_progress(reconciler, plan)
+    except ApiError as exc:
+        click.echo(click.style(f"error: {exc.describe()}", fg="red"), err=True)
+        return EXIT_ERROR
+    if output == "json":
+        click.echo(render.apply_json(plan, report, params["owner"]))
+    else:
+        click.echo(render.report_text(report))
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def _render(plan: Plan, output: str, owner: str) -> str:
+    if output == "json":
+        return render.as_json(plan, owner)
+    if output == "markdown":
+        return render.markdown(plan)
+    return render.text(plan)
+
+
+def apply_with_progress(reconciler: Reconciler, plan: Plan) -> Report:
+    """Apply, with a progress bar on a terminal (rich), silently otherwise."""
+    total = sum(1 for s in plan.steps if s.actions)
+    if not sys.stderr.isatty() or total < 2:
+        return reconciler.apply(plan)
+    with Progress(transient=True) as progress:
+        task = progress.add_task("Applying", total=total)
+        return reconciler.apply(plan, lambda _: progress.advance(task))
 
 
 @main.command()
@@ -55,6 +236,64 @@ def validate(manifests: Path, output: str) -> None:
         if result.ok:
             click.echo(f"{count} resource(s) valid in {manifests}.")
     sys.exit(EXIT_OK if result.ok else EXIT_ERROR)
+
+
+@main.command()
+@manifests_option
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Port on 127.0.0.1 (default: a free one)."
+)
+@click.option(
+    "--realistic/--plain",
+    default=True,
+    show_default=True,
+    help="Answer as the real App Mesh does where moto does not (error codes, clientToken, in-use).",
+)
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="Keep the sandbox running after the demo, until Ctrl-C.",
+)
+def sandbox(manifests: Path, port: int, realistic: bool, serve: bool) -> None:
+    """Run plan → apply → plan-again on a local App Mesh (moto on 127.0.0.1); no AWS account needed."""
+    from .sandbox import Realism, Sandbox  # noqa: PLC0415 - needs the optional moto extra
+
+    logs.configure("warning")
+    result = loader.load(manifests)
+    if not result.ok:
+        _echo_problems(result.problems)
+        sys.exit(EXIT_ERROR)
+    # The sandbox accepts any credentials; never send a user's real ones to it.
+    os.environ.update(AWS_ACCESS_KEY_ID="sandbox", AWS_SECRET_ACCESS_KEY="sandbox")
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    with Sandbox(Realism(real_errors=realistic), port=port) as box:
+        mesh = AppMesh.connect(Connection(region=SANDBOX_REGION, endpoint_url=box.endpoint))
+        for scope in sorted(result.state.scopes):
+            mesh.create_mesh(scope)
+        meshes = ", ".join(str(s) for s in sorted(result.state.scopes))
+        click.echo(f"Sandbox App Mesh at {box.endpoint} (region {SANDBOX_REGION}; meshes: {meshes})\n")
+        reconciler = Reconciler(mesh, Settings())
+        plan = reconciler.plan(result.state)
+        click.echo(render.text(plan) + "\n")
+        report = apply_with_progress(reconciler, plan)
+        click.echo(render.report_text(report) + "\n")
+        again = reconciler.plan(result.state)
+        click.echo("Planning again against the sandbox:\n" + render.text(again))
+        if serve:
+            click.echo(
+                "\nThe sandbox keeps running; in another shell:\n"
+                f"  AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox reconcile --dry-run "
+                f"--region {SANDBOX_REGION} --endpoint-url {box.endpoint} -f {manifests}\n"
+                "Press Ctrl-C to stop it."
+            )
+            _wait_for_interrupt()
+    sys.exit(EXIT_OK if report.ok and not again.has_changes else EXIT_ERROR)
+
+
+def _wait_for_interrupt() -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
 
 
 @main.command()

@@ -553,3 +553,52 @@ def manifest_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "App Mesh gateway reconciler manifest"
     return schema
+
+
+# --- pre-flight rules the service enforces across resources ------------------
+
+# App Mesh's default quotas (adjustable, so exceeding them is a warning).
+ROUTES_PER_GATEWAY = 10
+GATEWAYS_PER_MESH = 3
+_ROUTE_TYPES = {"httpRoute": "http", "http2Route": "http2", "grpcRoute": "grpc"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    error: bool
+    path: str
+    message: str
+
+
+def route_findings(route: dict[str, Any], gateway: dict[str, Any]) -> list[Finding]:
+    """What the service would reject or silently not serve, given the route's gateway spec."""
+    route_type = next((t for t in _ROUTE_TYPES if t in route), None)
+    if route_type is None:
+        return []
+    protocol = _ROUTE_TYPES[route_type]
+    listeners = [listener["portMapping"] for listener in gateway.get("listeners", [])]
+    match = route[route_type].get("match", {})
+    found = []
+    if not any(mapping["protocol"] == protocol for mapping in listeners):
+        served = ", ".join(sorted({m["protocol"] for m in listeners})) or "none"
+        found.append(
+            Finding(
+                False, f"spec.{route_type}", f"the gateway has no {protocol} listener (it serves: {served})"
+            )
+        )
+    if len(listeners) > 1 and "port" not in match:
+        ports = ", ".join(str(m["port"]) for m in listeners)
+        found.append(
+            Finding(
+                True,
+                f"spec.{route_type}.match.port",
+                f"the gateway has several listeners ({ports}); name one",
+            )
+        )
+    elif "port" in match and match["port"] not in {m["port"] for m in listeners}:
+        found.append(
+            Finding(
+                True, f"spec.{route_type}.match.port", f"the gateway has no listener on port {match['port']}"
+            )
+        )
+    return found

@@ -1,0 +1,269 @@
+"""The only module that talks to App Mesh (and the only one that imports boto3).
+
+Both kinds go through one table of operation names, so gateways and routes share
+every code path. Each call passes the read or write rate limit, then the one
+retry layer; botocore's own retries are switched off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from .errors import ApiError, Failure, classify
+from .resources import GATEWAY, ROUTE, Key, Live, Scope
+from .retrying import Retrier, RetryPolicy
+from .throttle import AdaptiveBucket, TokenBucket
+
+_CONNECTION_ERRORS = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ProxyConnectionError,
+)
+_SETUP_ERRORS = (
+    botocore.exceptions.NoCredentialsError,
+    botocore.exceptions.NoRegionError,
+    botocore.exceptions.ProfileNotFound,
+    botocore.exceptions.PartialCredentialsError,
+)
+
+
+@dataclass(frozen=True)
+class _Ops:
+    """The API's names for one kind."""
+
+    noun: str  # snake_case noun in operation names
+    name_param: str
+    list_key: str
+    data_key: str
+
+
+_OPS = {
+    GATEWAY: _Ops("virtual_gateway", "virtualGatewayName", "virtualGateways", "virtualGateway"),
+    ROUTE: _Ops("gateway_route", "gatewayRouteName", "gatewayRoutes", "gatewayRoute"),
+}
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One entry of a List answer: enough to tell whether a cached Describe is current."""
+
+    key: Key
+    arn: str
+    version: int
+    stamp: str  # lastUpdatedAt: tells a recreated resource from the one cached
+
+
+@dataclass(frozen=True)
+class Connection:
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    read_rate: float = 40.0
+    write_rate: float = 8.0
+    concurrency: int = 8
+
+
+CallObserver = Callable[[str, int], None]
+
+
+def make_client(connection: Connection, max_pool: int, credentials: Mapping[str, str] | None = None) -> Any:
+    """A botocore App Mesh client with botocore's retries off (tenacity owns retries)."""
+    session = boto3.Session(
+        profile_name=connection.profile, region_name=connection.region, **(credentials or {})
+    )
+    config = Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=30,
+        max_pool_connections=max_pool,
+        user_agent_extra="appmesh-gateway-reconciler",
+    )
+    return session.client("appmesh", endpoint_url=connection.endpoint_url, config=config)
+
+
+class AppMesh:
+    """Typed, rate-limited, retried access to virtual gateways and gateway routes."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        limits: Limits | None = None,
+        retry: RetryPolicy | None = None,
+        observe: CallObserver | None = None,
+    ) -> None:
+        limits = limits or Limits()
+        self._client = client
+        self.reads = TokenBucket(limits.read_rate)
+        self.writes = AdaptiveBucket(limits.write_rate)
+        self.retrier = Retrier(retry or RetryPolicy())
+        self._observe = observe
+
+    @classmethod
+    def connect(cls, connection: Connection, limits: Limits | None = None, **kwargs: Any) -> AppMesh:
+        limits = limits or Limits()
+        client = _guard("CreateClient", lambda: make_client(connection, limits.concurrency + 4))
+        return cls(client, limits=limits, **kwargs)
+
+    # --- reads ---------------------------------------------------------------
+
+    def summaries(self, scope: Scope, kind: str, gateway: str = "") -> Iterator[Summary]:
+        """Every resource of ``kind`` in a mesh (routes: of one gateway), across pages."""
+        ops = _OPS[kind]
+        params = _scope_params(scope)
+        if kind == ROUTE:
+            params["virtualGatewayName"] = gateway
+        token: str | None = None
+        while True:
+            page = self._call(
+                f"list_{ops.noun}s", False, str(scope), **params, **({"nextToken": token} if token else {})
+            )
+            for item in page.get(ops.list_key, []):
+                name = item[ops.name_param]
+                key = Key.gateway_key(scope, name) if kind == GATEWAY else Key.route_key(scope, gateway, name)
+                yield Summary(key, item["arn"], int(item["version"]), str(item.get("lastUpdatedAt", "")))
+            token = page.get("nextToken")
+            if not token:
+                return
+
+    def describe(self, key: Key) -> Live:
+        ops = _OPS[key.kind]
+        answer = self._call(f"describe_{ops.noun}", False, key.address, **_key_params(key))
+        return _live(key, answer[ops.data_key])
+
+    def tags(self, arn: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        token: str | None = None
+        while True:
+            page = self._call(
+                "list_tags_for_resource",
+                False,
+                arn,
+                resourceArn=arn,
+                **({"nextToken": token} if token else {}),
+            )
+            out.update({t["key"]: t["value"] for t in page.get("tags", [])})
+            token = page.get("nextToken")
+            if not token:
+                return out
+
+    # --- writes --------------------------------------------------------------
+
+    def create(self, key: Key, spec: Mapping[str, Any], tags: Mapping[str, str], token: str) -> Live:
+        ops = _OPS[key.kind]
+        answer = self._call(
+            f"create_{ops.noun}",
+            True,
+            key.address,
+            **_key_params(key),
+            spec=spec,
+            tags=_tag_list(tags),
+            clientToken=token,
+        )
+        return _live(key, answer[ops.data_key], tags)
+
+    def update(self, key: Key, spec: Mapping[str, Any], token: str) -> Live:
+        ops = _OPS[key.kind]
+        answer = self._call(
+            f"update_{ops.noun}", True, key.address, **_key_params(key), spec=spec, clientToken=token
+        )
+        return _live(key, answer[ops.data_key])
+
+    def delete(self, key: Key) -> None:
+        self._call(f"delete_{_OPS[key.kind].noun}", True, key.address, **_key_params(key))
+
+    def tag(self, arn: str, tags: Mapping[str, str]) -> None:
+        self._call("tag_resource", True, arn, resourceArn=arn, tags=_tag_list(tags))
+
+    def untag(self, arn: str, keys: list[str]) -> None:
+        self._call("untag_resource", True, arn, resourceArn=arn, tagKeys=keys)
+
+    def create_mesh(self, scope: Scope) -> None:
+        """Create a mesh if it is missing (the sandbox's set-up; the reconciler never does)."""
+        try:
+            self._call("describe_mesh", False, str(scope), **_scope_params(scope))
+        except ApiError as exc:
+            if exc.failure is not Failure.NOT_FOUND:
+                raise
+            self._call("create_mesh", True, str(scope), meshName=scope.mesh)
+
+    # --- the one call path -------------------------------------------------------
+
+    def _call(self, operation: str, write: bool, resource: str, **params: Any) -> dict[str, Any]:
+        bucket = self.writes if write else self.reads
+        method = getattr(self._client, operation)
+
+        def attempt() -> dict[str, Any]:
+            bucket.acquire()
+            try:
+                answer: dict[str, Any] = _guard(_pascal(operation), lambda: method(**params))
+            except ApiError as exc:
+                self._note(operation, exc.status or 0)
+                if exc.failure is Failure.THROTTLED:
+                    bucket.on_throttle()
+                raise
+            self._note(operation, answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 200))
+            bucket.on_success()
+            return answer
+
+        return self.retrier.call(attempt, operation=_pascal(operation), resource=resource)
+
+    def _note(self, operation: str, status: int) -> None:
+        if self._observe is not None:
+            self._observe(_pascal(operation), status)
+
+
+def _guard(operation: str, fn: Callable[[], Any]) -> Any:
+    """Run a botocore call, turning each way it can fail into an ApiError."""
+    try:
+        return fn()
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        message = str(error.get("Message", "")) or str(exc)
+        raise ApiError(
+            classify(code, status), message, code=code, status=status, operation=operation
+        ) from None
+    except _CONNECTION_ERRORS as exc:
+        raise ApiError(Failure.CONNECTION, str(exc), code=type(exc).__name__, operation=operation) from None
+    except _SETUP_ERRORS as exc:
+        raise ApiError(Failure.CREDENTIALS, str(exc), code=type(exc).__name__, operation=operation) from None
+
+
+def _pascal(operation: str) -> str:
+    return "".join(part.title() for part in operation.split("_"))
+
+
+def _scope_params(scope: Scope) -> dict[str, Any]:
+    return {"meshName": scope.mesh, **({"meshOwner": scope.owner} if scope.owner else {})}
+
+
+def _key_params(key: Key) -> dict[str, Any]:
+    params = {**_scope_params(key.scope), "virtualGatewayName": key.gateway}
+    if key.kind == ROUTE:
+        params["gatewayRouteName"] = key.name
+    return params
+
+
+def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in sorted(tags.items())]
+
+
+def _live(key: Key, data: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Live:
+    metadata = data["metadata"]
+    return Live(
+        key, data.get("spec") or {}, metadata["arn"], int(metadata["version"]), dict(tags) if tags else None
+    )

@@ -1,0 +1,78 @@
+"""Read live gateways and routes: List everything, Describe only what changed.
+
+A steady-state resync costs the List calls and nothing more: a Describe answer is
+cached under its ARN, version and lastUpdatedAt, so it is asked for again only
+when the resource changed (or was recreated). Tags are read only for resources a
+decision needs them for, and cached the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from .adapter import AppMesh, Summary
+from .errors import ApiError, Failure
+from .resources import GATEWAY, ROUTE, Key, Live, Scope
+
+_Stamp = tuple[int, str]
+
+
+class LiveReader:
+    def __init__(self, mesh: AppMesh, concurrency: int = 8) -> None:
+        self.mesh = mesh
+        self.concurrency = concurrency
+        self._specs: dict[str, tuple[_Stamp, Live]] = {}
+        self._tags: dict[str, tuple[_Stamp, dict[str, str]]] = {}
+
+    def read(self, scopes: Iterable[Scope], want_tags: Callable[[Key], bool]) -> dict[Key, Live]:
+        """Live state of every gateway and route in ``scopes``."""
+        summaries = [s for scope in sorted(scopes) for s in self._list_scope(scope)]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            found = pool.map(lambda s: self._resolve(s, want_tags(s.key)), summaries)
+            return {live.key: live for live in found if live is not None}
+
+    def forget(self, arn: str) -> None:
+        """Drop what the executor just changed (a tag change keeps the version); the next read asks again."""
+        self._specs.pop(arn, None)
+        self._tags.pop(arn, None)
+
+    def _list_scope(self, scope: Scope) -> list[Summary]:
+        try:
+            gateways = list(self.mesh.summaries(scope, GATEWAY))
+        except ApiError as exc:
+            if exc.failure is Failure.NOT_FOUND:
+                owner = f" owned by account {scope.owner}" if scope.owner else ""
+                raise ApiError(
+                    Failure.NOT_FOUND,
+                    f"mesh {scope.mesh!r}{owner} does not exist or is not shared with this account",
+                    code=exc.code,
+                    status=exc.status,
+                    operation=exc.operation,
+                ) from None
+            raise
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            routes = pool.map(lambda g: list(self.mesh.summaries(scope, ROUTE, g.key.gateway)), gateways)
+            return gateways + [r for batch in routes for r in batch]
+
+    def _resolve(self, summary: Summary, with_tags: bool) -> Live | None:
+        stamp = (summary.version, summary.stamp)
+        cached = self._specs.get(summary.arn)
+        if cached is None or cached[0] != stamp:
+            try:
+                live = self.mesh.describe(summary.key)
+            except ApiError as exc:
+                if exc.failure is Failure.NOT_FOUND:
+                    return None  # deleted between List and Describe
+                raise
+            cached = (stamp, replace(live, tags=None))
+            self._specs[summary.arn] = cached
+        live = cached[1]
+        if not with_tags:
+            return live
+        tags = self._tags.get(summary.arn)
+        if tags is None or tags[0] != stamp:
+            tags = (stamp, self.mesh.tags(summary.arn))
+            self._tags[summary.arn] = tags
+        return replace(live, tags=tags[1])

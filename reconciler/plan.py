@@ -1,0 +1,275 @@
+"""Desired state + live state → a plan. Pure: no I/O, deterministic order.
+
+Every safety rule about what may change lives here, in one place: ownership,
+adoption, the prune guards and the pre-flight checks. The executor only carries
+out what a plan says; a plan with an error finding is never applied.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from . import model
+from .diff import Change, canonical, changes, leaves
+from .problems import Problem, Severity
+from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, Source
+
+RESERVED_TAG_PREFIX = "aws:"
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    TAG = "tag"
+    DELETE = "delete"
+    NOOP = "no-op"
+
+
+@dataclass(frozen=True)
+class Options:
+    owner: str = "default"
+    prune: bool = False
+    allow_empty: bool = False
+    max_deletes: int = 10
+
+
+@dataclass(frozen=True)
+class Step:
+    key: Key
+    actions: tuple[Action, ...]
+    reason: str
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    tags_before: Mapping[str, str] | None = None
+    tags_after: Mapping[str, str] | None = None
+    changes: tuple[Change, ...] = ()
+    arn: str | None = None
+    version: int | None = None
+    source: Source | None = None
+
+    @property
+    def summary_action(self) -> Action:
+        """The one word a summary counts this step under: a tag-only change is an update."""
+        if not self.actions:
+            return Action.NOOP
+        first = self.actions[0]
+        return Action.UPDATE if first is Action.TAG else first
+
+
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+    findings: list[Problem] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        found = Counter(step.summary_action for step in self.steps)
+        return {a.value: found[a] for a in (Action.CREATE, Action.UPDATE, Action.DELETE, Action.NOOP)}
+
+    @property
+    def has_changes(self) -> bool:
+        return any(step.actions for step in self.steps)
+
+    @property
+    def blocked(self) -> bool:
+        return any(p.severity is Severity.ERROR for p in self.findings)
+
+
+def make_plan(desired: DesiredState, live: Mapping[Key, Live], options: Options) -> Plan:
+    plan = Plan()
+    for key in sorted(desired.resources):
+        plan.steps.append(_step(desired.resources[key], live.get(key), options, plan.findings))
+    plan.steps += _prune(desired, live, options, plan.findings)
+    plan.findings += _preflight(desired, live, plan)
+    return plan
+
+
+def owned_tags(tags: Mapping[str, str], owner: str) -> dict[str, str]:
+    """The tags a managed resource carries: the manifest's plus the owner tag."""
+    return {**tags, model.OWNER_TAG: owner}
+
+
+def comparable_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if not k.startswith(RESERVED_TAG_PREFIX)}
+
+
+def _step(want: Desired, have: Live | None, options: Options, findings: list[Problem]) -> Step:
+    tags_after = owned_tags(want.tags, options.owner)
+    if have is None:
+        return Step(
+            want.key,
+            (Action.CREATE,),
+            "absent from App Mesh",
+            after=want.spec,
+            tags_after=tags_after,
+            changes=_whole(None, canonical(want.spec), tags_after),
+            source=want.source,
+        )
+    tags_before = comparable_tags(have.tags or {})
+    holder = tags_before.get(model.OWNER_TAG)
+    base = Step(
+        want.key,
+        (),
+        "",
+        before=have.spec,
+        after=want.spec,
+        tags_before=tags_before,
+        tags_after=tags_after,
+        arn=have.arn,
+        version=have.version,
+        source=want.source,
+    )
+    if holder is not None and holder != options.owner:
+        findings.append(
+            _problem(want, f"owned by reconciler owner {holder!r}, not {options.owner!r}; left alone")
+        )
+        return replace(base, reason=f"owned by {holder!r}", after=have.spec, tags_after=tags_before)
+    spec_changes = changes(canonical(have.spec), canonical(want.spec), "spec")
+    tag_changes = changes(tags_before, tags_after, "tags")
+    actions = tuple(a for a, needed in ((Action.UPDATE, spec_changes), (Action.TAG, tag_changes)) if needed)
+    if holder is None:
+        reason = "adopt: exists but is not yet owned by this reconciler"
+    elif spec_changes:
+        reason = "spec differs from the manifest"
+    elif tag_changes:
+        reason = "tags differ from the manifest"
+    else:
+        reason = "up to date"
+    return replace(base, actions=actions, reason=reason, changes=tuple(spec_changes + tag_changes))
+
+
+def _prune(
+    desired: DesiredState, live: Mapping[Key, Live], options: Options, findings: list[Problem]
+) -> list[Step]:
+    """Deletes, only of resources carrying our owner tag, and only past every guard."""
+    if not options.prune:
+        return []
+    candidates = [
+        have
+        for key, have in sorted(live.items())
+        if key not in desired.resources and (have.tags or {}).get(model.OWNER_TAG) == options.owner
+    ]
+    deletable = {have.key for have in candidates}
+    steps = []
+    for have in candidates:
+        blocker = _delete_blocker(have.key, desired, live, deletable)
+        if blocker:
+            findings.append(Problem(f"{have.key} is not deleted: {blocker}", severity=Severity.WARNING))
+            continue
+        tags = comparable_tags(have.tags or {})
+        steps.append(
+            Step(
+                have.key,
+                (Action.DELETE,),
+                f"absent from the manifests and owned by {options.owner!r}",
+                before=have.spec,
+                tags_before=tags,
+                changes=_whole(canonical(have.spec), None, tags),
+                arn=have.arn,
+                version=have.version,
+            )
+        )
+    return _guard_deletes(steps, desired, options, findings)
+
+
+def _whole(before: Any, after: Any, tags: Mapping[str, str]) -> tuple[Change, ...]:
+    """Every field of a resource that appears or disappears whole."""
+    value = after if after is not None else before
+    fields = leaves(value, "spec") + leaves(dict(tags), "tags")
+    return tuple(Change(p, v if after is None else None, v if after is not None else None) for p, v in fields)
+
+
+def _delete_blocker(key: Key, desired: DesiredState, live: Mapping[Key, Live], deletable: set[Key]) -> str:
+    if key.kind != GATEWAY:
+        return ""
+    kept = sorted(k.name for k in live if k.parent == key and k not in deletable)
+    kept += sorted(k.name for k in desired.resources if k.parent == key)
+    return f"routes that will remain still use it ({', '.join(kept)})" if kept else ""
+
+
+def _guard_deletes(
+    steps: list[Step], desired: DesiredState, options: Options, findings: list[Problem]
+) -> list[Step]:
+    if not steps:
+        return []
+    managed = {k.scope for k in desired.resources}
+    empty = sorted({s.key.scope for s in steps} - managed)
+    if empty and not options.allow_empty:
+        names = ", ".join(str(scope) for scope in empty)
+        findings.append(
+            Problem(
+                f"refusing to prune mesh {names}: the manifests name nothing in it "
+                "(an empty manifest set deletes only with --allow-empty)"
+            )
+        )
+        return []
+    if len(steps) > options.max_deletes:
+        findings.append(
+            Problem(
+                f"refusing to delete {len(steps)} resources in one run, more than "
+                f"--max-deletes {options.max_deletes}"
+            )
+        )
+        return []
+    return steps
+
+
+def _preflight(desired: DesiredState, live: Mapping[Key, Live], plan: Plan) -> list[Problem]:
+    found: list[Problem] = []
+    deleted = {s.key for s in plan.steps if Action.DELETE in s.actions}
+    final = {
+        **{k: v.spec for k, v in live.items() if k not in deleted},
+        **{k: v.spec for k, v in desired.resources.items()},
+    }
+    for key, want in sorted(desired.resources.items()):
+        if key.kind != ROUTE:
+            continue
+        parent = key.parent
+        assert parent is not None
+        if parent not in final:
+            found.append(
+                _problem(
+                    want,
+                    f"virtual gateway {key.gateway!r} exists neither in the manifests "
+                    f"nor in mesh {key.scope}",
+                    "metadata.virtualGateway",
+                )
+            )
+            continue
+        for f in model.route_findings(dict(want.spec), dict(final[parent])):
+            found.append(_problem(want, f.message, f.path, Severity.ERROR if f.error else Severity.WARNING))
+    found += _quotas(final)
+    return found
+
+
+def _quotas(final: Mapping[Key, Any]) -> list[Problem]:
+    routes = Counter(k.parent for k in final if k.kind == ROUTE)
+    gateways = Counter(k.scope for k in final if k.kind == GATEWAY)
+    out = [
+        Problem(
+            f"{parent} would have {n} gateway routes; App Mesh's default quota is "
+            f"{model.ROUTES_PER_GATEWAY} per virtual gateway",
+            severity=Severity.WARNING,
+        )
+        for parent, n in sorted(routes.items(), key=lambda kv: str(kv[0]))
+        if n > model.ROUTES_PER_GATEWAY
+    ]
+    out += [
+        Problem(
+            f"mesh {scope} would have {n} virtual gateways; App Mesh's default quota is "
+            f"{model.GATEWAYS_PER_MESH} per mesh",
+            severity=Severity.WARNING,
+        )
+        for scope, n in sorted(gateways.items())
+        if n > model.GATEWAYS_PER_MESH
+    ]
+    return out
+
+
+def _problem(want: Desired, message: str, path: str = "", severity: Severity = Severity.ERROR) -> Problem:
+    return Problem(
+        message, file=want.source.file, document=want.source.document, path=path, severity=severity
+    )

@@ -1,0 +1,103 @@
+"""One retry layer for every API call: tenacity, exponential backoff, full jitter.
+
+botocore's own retries are off (``total_max_attempts: 1``) so attempts never
+multiply. A call gives up after ``max_attempts`` or when the run's time budget
+would be overrun by the next wait, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import structlog
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_any,
+    wait_random_exponential,
+)
+from tenacity.stop import stop_base
+
+from .errors import ApiError
+
+T = TypeVar("T")
+log = structlog.get_logger("reconciler.retry")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    initial_wait: float = 0.2
+    max_wait: float = 20.0
+    run_budget: float = 600.0
+
+
+@dataclass
+class RunBudget:
+    """Wall-clock budget shared by every call of one run."""
+
+    seconds: float
+    deadline: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.seconds
+
+    def allows(self, wait: float) -> bool:
+        return time.monotonic() + wait < self.deadline
+
+
+class _OutOfBudget(stop_base):
+    """Stop when the next wait would overrun the run's budget."""
+
+    def __init__(self, budget: RunBudget) -> None:
+        self.budget = budget
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        # tenacity draws the wait before it asks whether to stop.
+        return not self.budget.allows(retry_state.upcoming_sleep)
+
+
+class Retrier:
+    """Runs calls under a policy; counts retries for metrics and benchmarks."""
+
+    def __init__(self, policy: RetryPolicy, on_retry: Callable[[ApiError], None] | None = None) -> None:
+        self.policy = policy
+        self.budget = RunBudget(policy.run_budget)
+        self._on_retry = on_retry
+
+    def new_run(self) -> None:
+        """Start a fresh time budget (the daemon calls this before each reconcile)."""
+        self.budget = RunBudget(self.policy.run_budget)
+
+    def call(self, fn: Callable[[], T], *, operation: str, resource: str) -> T:
+        wait = wait_random_exponential(multiplier=self.policy.initial_wait, max=self.policy.max_wait)
+
+        def before_sleep(state: RetryCallState) -> None:
+            outcome = state.outcome
+            error = outcome.exception() if outcome is not None else None
+            assert isinstance(error, ApiError)
+            if self._on_retry is not None:
+                self._on_retry(error)
+            log.info(
+                "retry",
+                operation=operation,
+                resource=resource,
+                attempt=state.attempt_number,
+                wait=round(state.upcoming_sleep, 3),
+                error_code=error.code,
+                status=error.status,
+            )
+
+        retrying = Retrying(
+            retry=retry_if_exception(lambda e: isinstance(e, ApiError) and e.retryable),
+            wait=wait,
+            stop=stop_any(stop_after_attempt(self.policy.max_attempts), _OutOfBudget(self.budget)),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(fn)

@@ -1,0 +1,341 @@
+"""A local App Mesh: moto's server on 127.0.0.1, with an opt-in realism layer.
+
+moto emulates App Mesh closely but not exactly. The realism layer is WSGI
+middleware in front of moto that answers as the real service does where moto
+does not (PRODUCT.md §5), and injects faults on demand:
+
+* 404 ``NotFoundException`` and 409 ``ConflictException`` instead of moto's 400
+  ``*NotFound`` / ``*AlreadyTaken``;
+* ``clientToken``: the same token with the same body answers the first answer
+  again; the same token with another body is 409;
+* a virtual gateway that still has gateway routes cannot be deleted (409
+  ``ResourceInUseException``); moto deletes it;
+* a fraction of 429s, of 503s and of lost answers (applied upstream, then 503),
+  added latency, and a service-side write rate limit answering 429.
+
+Needs the ``sandbox`` extra (moto[server]). Not imported by the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import random
+import re
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .throttle import TokenBucket
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+Wsgi = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+_ROUTES = [
+    ("PUT", r"/meshes/[^/]+/virtualGateways", "CreateVirtualGateway"),
+    ("GET", r"/meshes/[^/]+/virtualGateways", "ListVirtualGateways"),
+    ("PUT", r"/meshes/[^/]+/virtualGateways/[^/]+", "UpdateVirtualGateway"),
+    ("GET", r"/meshes/[^/]+/virtualGateways/[^/]+", "DescribeVirtualGateway"),
+    ("DELETE", r"/meshes/[^/]+/virtualGateways/[^/]+", "DeleteVirtualGateway"),
+    ("PUT", r"/meshes/[^/]+/virtualGateway/[^/]+/gatewayRoutes", "CreateGatewayRoute"),
+    ("GET", r"/meshes/[^/]+/virtualGateway/[^/]+/gatewayRoutes", "ListGatewayRoutes"),
+    ("PUT", r"/meshes/[^/]+/virtualGateway/[^/]+/gatewayRoutes/[^/]+", "UpdateGatewayRoute"),
+    ("GET", r"/meshes/[^/]+/virtualGateway/[^/]+/gatewayRoutes/[^/]+", "DescribeGatewayRoute"),
+    ("DELETE", r"/meshes/[^/]+/virtualGateway/[^/]+/gatewayRoutes/[^/]+", "DeleteGatewayRoute"),
+    ("PUT", r"/tag", "TagResource"),
+    ("PUT", r"/untag", "UntagResource"),
+    ("GET", r"/tags", "ListTagsForResource"),
+    ("PUT", r"/meshes", "CreateMesh"),
+    ("GET", r"/meshes", "ListMeshes"),
+    ("GET", r"/meshes/[^/]+", "DescribeMesh"),
+    ("DELETE", r"/meshes/[^/]+", "DeleteMesh"),
+]
+_OPERATIONS = [(m, re.compile(rf"^/v20190125{p}/?$"), op) for m, p, op in _ROUTES]
+_REAL_CODES = {
+    "MeshNotFound": (404, "NotFoundException"),
+    "VirtualGatewayNotFound": (404, "NotFoundException"),
+    "GatewayRouteNotFound": (404, "NotFoundException"),
+    "ResourceNotFound": (404, "NotFoundException"),
+    "VirtualGatewayNameAlreadyTaken": (409, "ConflictException"),
+    "GatewayRouteNameAlreadyTaken": (409, "ConflictException"),
+}
+READ_PREFIXES = ("List", "Describe")
+
+
+def operation_of(method: str, path: str) -> str:
+    for want, pattern, operation in _OPERATIONS:
+        if method == want and pattern.match(path):
+            return operation
+    return f"{method} {path}"
+
+
+@dataclass
+class Realism:
+    """What the layer in front of moto does. All off: plain moto behind a counter."""
+
+    real_errors: bool = False
+    throttle: float = 0.0
+    unavailable: float = 0.0
+    lost: float = 0.0
+    latency: float = 0.0
+    write_rate: float | None = None
+    seed: int | None = None
+
+    @classmethod
+    def real(cls, **faults: Any) -> Realism:
+        return cls(real_errors=True, **faults)
+
+
+@dataclass
+class Stats:
+    """Every request the sandbox answered, by operation and status."""
+
+    calls: Counter[tuple[str, int]] = field(default_factory=Counter)
+    first_write_at: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, operation: str, status: int) -> None:
+        with self.lock:
+            self.calls[(operation, status)] += 1
+            if self.first_write_at is None and is_write(operation):
+                self.first_write_at = time.monotonic()
+
+    def operations(self) -> Counter[str]:
+        with self.lock:
+            out: Counter[str] = Counter()
+            for (operation, _), n in self.calls.items():
+                out[operation] += n
+            return out
+
+    def writes(self) -> int:
+        return sum(n for op, n in self.operations().items() if is_write(op))
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.first_write_at = None
+
+
+def is_write(operation: str) -> bool:
+    return not operation.startswith(READ_PREFIXES)
+
+
+@dataclass
+class _Answer:
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def code(self) -> int:
+        return int(self.status.split()[0])
+
+
+def _error(status: int, code: str, message: str) -> _Answer:
+    body = json.dumps({"message": message}).encode()
+    headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
+    reason = {404: "Not Found", 409: "Conflict", 429: "Too Many Requests", 503: "Service Unavailable"}
+    return _Answer(f"{status} {reason.get(status, 'Error')}", headers, body)
+
+
+class RealismLayer:
+    """WSGI middleware: counts every request and, as configured, behaves like the real service."""
+
+    def __init__(self, app: Wsgi, realism: Realism, stats: Stats) -> None:
+        self.app = app
+        self.realism = realism
+        self.stats = stats
+        self._random = random.Random(realism.seed)
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[str, _Answer]] = {}
+        self._limit = TokenBucket(realism.write_rate) if realism.write_rate else None
+
+    def forget(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        operation = operation_of(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        answer = self._answer(operation, environ, body)
+        self.stats.record(operation, answer.code)
+        start_response(answer.status, answer.headers)
+        return [answer.body]
+
+    def _answer(self, operation: str, environ: Environ, body: bytes) -> _Answer:
+        r = self.realism
+        if r.latency:
+            time.sleep(r.latency)
+        write = is_write(operation)
+        if write and self._limit is not None and not self._limit.try_acquire():
+            return _error(429, "TooManyRequestsException", "Rate exceeded")
+        fault = self._roll()
+        if fault == "throttle":
+            return _error(429, "TooManyRequestsException", "Rate exceeded")
+        if fault == "unavailable":
+            return _error(503, "ServiceUnavailableException", "Service unavailable")
+        if not r.real_errors:
+            return self._upstream(environ, body)
+        token = _client_token(body) if write else None
+        if token is not None:
+            replay = self._replay(operation, environ, body, token)
+            if replay is not None:
+                return replay
+        if operation == "DeleteVirtualGateway" and self._has_routes(environ):
+            return _error(409, "ResourceInUseException", "The virtual gateway still has gateway routes.")
+        answer = _translate(self._upstream(environ, body))
+        if token is not None and answer.code == 200:
+            self._remember(operation, environ, body, token, answer)
+        if fault == "lost" and write:
+            return _error(503, "ServiceUnavailableException", "Connection reset before the answer was sent")
+        return answer
+
+    def _roll(self) -> str:
+        r = self.realism
+        with self._lock:
+            x = self._random.random()
+        for name, share in (("throttle", r.throttle), ("unavailable", r.unavailable), ("lost", r.lost)):
+            if x < share:
+                return name
+            x -= share
+        return ""
+
+    def _replay(self, operation: str, environ: Environ, body: bytes, token: str) -> _Answer | None:
+        with self._lock:
+            seen = self._tokens.get(_token_key(operation, environ, token))
+        if seen is None:
+            return None
+        if seen[0] == _digest(body):
+            return seen[1]
+        return _error(409, "ConflictException", "The client token was already used with another request.")
+
+    def _remember(self, operation: str, environ: Environ, body: bytes, token: str, answer: _Answer) -> None:
+        with self._lock:
+            self._tokens[_token_key(operation, environ, token)] = (_digest(body), answer)
+
+    def _has_routes(self, environ: Environ) -> bool:
+        path = environ["PATH_INFO"].replace("/virtualGateways/", "/virtualGateway/") + "/gatewayRoutes"
+        sub = {
+            **environ,
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "CONTENT_LENGTH": "0",
+            "wsgi.input": io.BytesIO(b""),
+        }
+        answer = self._upstream(sub, b"")
+        return answer.code == 200 and bool(json.loads(answer.body).get("gatewayRoutes"))
+
+    def _upstream(self, environ: Environ, body: bytes) -> _Answer:
+        captured: dict[str, Any] = {}
+
+        def start(status: str, headers: list[tuple[str, str]], _exc_info: Any = None) -> None:
+            captured["status"], captured["headers"] = status, headers
+
+        sub = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+        chunks = self.app(sub, start)
+        try:
+            data = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return _Answer(captured["status"], captured["headers"], data)
+
+
+def _client_token(body: bytes) -> str | None:
+    try:
+        token = json.loads(body or b"{}").get("clientToken")
+    except (ValueError, AttributeError):
+        return None
+    return str(token) if token else None
+
+
+def _token_key(operation: str, environ: Environ, token: str) -> str:
+    return f"{operation} {environ.get('PATH_INFO')} {token}"
+
+
+def _digest(body: bytes) -> str:
+    request = json.loads(body)
+    request.pop("clientToken", None)
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+def _translate(answer: _Answer) -> _Answer:
+    """moto's error dialect → the real service's codes and statuses."""
+    if answer.code < 400:
+        return answer
+    try:
+        error = json.loads(answer.body)
+    except ValueError:
+        return answer
+    real = _REAL_CODES.get(str(error.get("__type", "")))
+    return _error(*real, str(error.get("message", ""))) if real else answer
+
+
+class Sandbox:
+    """moto's App Mesh on 127.0.0.1 (a free port unless given), behind the realism layer."""
+
+    def __init__(self, realism: Realism | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.realism = realism or Realism()
+        self.stats = Stats()
+        self.host = host
+        self.port = port
+        self._server: Any = None
+        self._app: RealismLayer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Sandbox:
+        try:
+            from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
+                DomainDispatcherApplication,
+                MotoRequestHandler,
+                create_backend_app,
+            )
+            from werkzeug.serving import make_server  # noqa: PLC0415
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise RuntimeError(
+                "the sandbox needs moto: pip install 'appmesh-gateway-reconciler[sandbox]'"
+            ) from exc
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per call is noise
+        self._app = RealismLayer(DomainDispatcherApplication(create_backend_app), self.realism, self.stats)
+        self._server = make_server(
+            self.host, self.port, self._app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def reset(self) -> None:
+        """Empty moto's state (it is global to the process), the counters and the token memory."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            answer.read()
+        self.stats.reset()
+        if self._app is not None:
+            self._app.forget()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

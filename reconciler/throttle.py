@@ -1,0 +1,86 @@
+"""Client-side rate limits: token buckets shared by all workers.
+
+The write bucket is adaptive (additive increase, multiplicative decrease): each
+429 halves its rate and each success wins a little back, so a long apply settles
+just under the service's limit instead of hammering it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class TokenBucket:
+    """Blocks callers so that at most ``rate`` calls start per second (bursts up to ``burst``)."""
+
+    def __init__(
+        self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate)
+        self._tokens = self.burst
+        self._clock = clock
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, sleeping as long as needed; returns the seconds waited."""
+        with self._lock:
+            self._refill()
+            self._tokens -= 1
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            time.sleep(wait)
+        return wait
+
+    def try_acquire(self) -> bool:
+        """Take one token if one is there now (a server-side limit: refuse rather than wait)."""
+        with self._lock:
+            self._refill()
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def on_success(self) -> None:
+        """A call went through; a fixed bucket has nothing to learn."""
+
+    def on_throttle(self) -> None:
+        """The service said 429; a fixed bucket has nothing to learn."""
+
+
+class AdaptiveBucket(TokenBucket):
+    """A token bucket whose rate backs off on 429 and recovers gradually (AIMD)."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        floor: float = 0.5,
+        decrease: float = 0.5,
+        increase: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # A burst of one keeps the bucket from dumping saved-up tokens onto a limit it just hit.
+        super().__init__(rate, burst=1.0, clock=clock)
+        self.ceiling = rate
+        self.floor = min(floor, rate)
+        self.decrease = decrease
+        self.increase = increase
+
+    def on_success(self) -> None:
+        with self._lock:
+            self.rate = min(self.ceiling, self.rate + self.increase)
+
+    def on_throttle(self) -> None:
+        with self._lock:
+            self.rate = max(self.floor, self.rate * self.decrease)

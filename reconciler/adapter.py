@@ -215,7 +215,6 @@ class AppMesh:
                     bucket.on_throttle()
                 raise
             self._note(operation, answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 200))
-            bucket.on_success()
             return answer
 
         return self.retrier.call(attempt, operation=_pascal(operation), resource=resource)

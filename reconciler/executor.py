@@ -31,6 +31,9 @@ log = structlog.get_logger("reconciler.apply")
 QUOTA_NAMES = {GATEWAY: "Virtual gateways per mesh", ROUTE: "Gateway routes per virtual gateway"}
 
 
+CREATED = "created"
+
+
 class Status(StrEnum):
     DONE = "done"
     FAILED = "failed"
@@ -58,9 +61,15 @@ class Report:
         return sum(1 for o in self.outcomes if o.status is status and action in (None, o.action))
 
 
-def client_token(operation: str, key: Key, body: Mapping[str, Any], version: int | None = None) -> str:
-    """≤ 36 of [A-Za-z0-9_-], the same for the same call: operation, identity, normalised body, version."""
-    material = json.dumps([operation, key.as_dict(), canonical(dict(body)), version], sort_keys=True)
+def client_token(
+    operation: str, key: Key, body: Mapping[str, Any], version: int | None = None, salt: int = 0
+) -> str:
+    """≤ 36 of [A-Za-z0-9_-], the same for the same call: operation, identity, normalised body, version.
+
+    ``salt`` tells apart a second create of a resource that was deleted since the first
+    (see ``Executor._confirm_creates``): the same token would only replay the old answer.
+    """
+    material = json.dumps([operation, key.as_dict(), canonical(dict(body)), version, salt], sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()[:36]
 
 
@@ -103,7 +112,29 @@ class Executor:
                     else:
                         self._skip_dependents(key, waiting, steps, record)
                 release()
+        self._confirm_creates(steps, report)
         return report
+
+    def _confirm_creates(self, steps: Mapping[Key, Step], report: Report) -> None:
+        """Check with one List per gateway (or mesh) that every acknowledged create exists.
+
+        A service that honours client tokens answers a token it has seen with the first
+        answer again. After the resource was deleted (by a prune, or in the console), the
+        same create would be acknowledged without creating anything, on every run. Such
+        a create is made again with a salted token.
+        """
+        created = [o for o in report.outcomes if o.status is Status.DONE and o.message == CREATED]
+        groups: dict[tuple[Any, str, str], list[Outcome]] = {}
+        for outcome in created:
+            groups.setdefault((outcome.key.scope, outcome.key.kind, outcome.key.gateway), []).append(outcome)
+        for (scope, kind, gateway), outcomes in sorted(groups.items(), key=lambda kv: str(kv[0])):
+            parent = "" if kind == GATEWAY else gateway
+            present = {s.key for s in self.mesh.summaries(scope, kind, parent)}
+            for outcome in outcomes:
+                if outcome.key not in present:
+                    log.warning("apply.replayed_create", resource=outcome.key.address)
+                    index = report.outcomes.index(outcome)
+                    report.outcomes[index] = self._run(steps[outcome.key], salt=1)
 
     def _skip_dependents(
         self,
@@ -121,10 +152,10 @@ class Executor:
             )
             self._skip_dependents(key, waiting, steps, record)
 
-    def _run(self, step: Step) -> Outcome:
+    def _run(self, step: Step, salt: int = 0) -> Outcome:
         action = step.summary_action
         try:
-            message = self._carry_out(step)
+            message = self._carry_out(step, salt)
         except ApiError as exc:
             message = exc.describe()
             if exc.failure is Failure.LIMIT_EXCEEDED:
@@ -134,11 +165,11 @@ class Executor:
         log.info("apply.done", resource=step.key.address, action=action.value, detail=message)
         return Outcome(step.key, action, Status.DONE, message)
 
-    def _carry_out(self, step: Step) -> str:
+    def _carry_out(self, step: Step, salt: int) -> str:
         if Action.DELETE in step.actions:
             return self._delete(step)
         if Action.CREATE in step.actions:
-            return self._create(step)
+            return self._create(step, salt)
         live = self._live_of(step)
         if Action.UPDATE in step.actions:
             live = self._update(step.key, step.after or {}, live.version, live)
@@ -151,9 +182,9 @@ class Executor:
         assert step.version is not None
         return Live(step.key, step.before or {}, step.arn, step.version, step.tags_before)
 
-    def _create(self, step: Step) -> str:
+    def _create(self, step: Step, salt: int) -> str:
         spec, tags = step.after or {}, step.tags_after or {}
-        token = client_token("create", step.key, {"spec": spec, "tags": tags})
+        token = client_token("create", step.key, {"spec": spec, "tags": tags}, salt=salt)
         try:
             live = self.mesh.create(step.key, spec, tags, token)
         except ApiError as exc:
@@ -161,7 +192,7 @@ class Executor:
                 raise
             return self._converge_existing(step)
         self.reader.forget(live.arn)
-        return "created"
+        return CREATED
 
     def _converge_existing(self, step: Step) -> str:
         """409 on create: the resource exists (made out of band, or by a lost earlier answer)."""

@@ -148,12 +148,19 @@ def markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT) -> str:
 
 def _details(step: Step) -> str:
     symbol = _SYMBOL[step.summary_action]
-    body = "\n".join(change_line(c) for c in step.changes)
+    body = "\n".join(_diff_lines(c) for c in step.changes)
     where = f" — `{step.source}`" if step.source else ""
     return (
         f"<details><summary><code>{symbol} {_escape(str(step.key))}</code> {_verbs(step)}"
         f"</summary>\n\n{_escape(step.reason)}{where}\n\n```diff\n{body}\n```\n</details>"
     )
+
+
+def _diff_lines(change: Change) -> str:
+    """An update as a -/+ pair, which GitHub's diff highlighting colours."""
+    if change.before is None or change.after is None:
+        return change_line(change)
+    return f"- {change.path} = {_value(change.before)}\n+ {change.path} = {_value(change.after)}"
 
 
 def _fit(head: str, blocks: list[str], footer: str, limit: int) -> str:

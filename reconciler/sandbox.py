@@ -86,6 +86,8 @@ class Realism:
     lost: float = 0.0
     latency: float = 0.0
     write_rate: float | None = None
+    gateways_per_mesh: int | None = None
+    routes_per_gateway: int | None = None
     seed: int | None = None
 
     @classmethod
@@ -188,8 +190,13 @@ class RealismLayer:
             replay = self._replay(operation, environ, body, token)
             if replay is not None:
                 return replay
-        if operation == "DeleteVirtualGateway" and self._has_routes(environ):
+        if operation == "DeleteVirtualGateway" and self._count(
+            environ, _routes_of(environ["PATH_INFO"]), "gatewayRoutes"
+        ):
             return _error(409, "ResourceInUseException", "The virtual gateway still has gateway routes.")
+        over = self._over_quota(operation, environ)
+        if over:
+            return _error(400, "LimitExceededException", over)
         answer = _translate(self._upstream(environ, body))
         if token is not None and answer.code == 200:
             self._remember(operation, environ, body, token, answer)
@@ -220,18 +227,33 @@ class RealismLayer:
         with self._lock:
             self._tokens[_token_key(operation, environ, token)] = (_digest(body), answer)
 
-    def _has_routes(self, environ: Environ) -> bool:
-        path = environ["PATH_INFO"].replace("/virtualGateways/", "/virtualGateway/") + "/gatewayRoutes"
+    def _over_quota(self, operation: str, environ: Environ) -> str:
+        r = self.realism
+        quotas = {
+            "CreateVirtualGateway": ("virtualGateways", r.gateways_per_mesh, "Virtual gateways per mesh"),
+            "CreateGatewayRoute": (
+                "gatewayRoutes",
+                r.routes_per_gateway,
+                "Gateway routes per virtual gateway",
+            ),
+        }
+        member, limit, name = quotas.get(operation, ("", None, ""))
+        if limit is None or self._count(environ, environ["PATH_INFO"], member) < limit:
+            return ""
+        return f"{name}: the limit of {limit} has been reached."
+
+    def _count(self, environ: Environ, list_path: str, member: str) -> int:
+        """How many resources a List of ``list_path`` answers (one page is plenty for these checks)."""
         sub = {
             **environ,
             "REQUEST_METHOD": "GET",
-            "PATH_INFO": path,
+            "PATH_INFO": list_path,
             "QUERY_STRING": "",
             "CONTENT_LENGTH": "0",
             "wsgi.input": io.BytesIO(b""),
         }
         answer = self._upstream(sub, b"")
-        return answer.code == 200 and bool(json.loads(answer.body).get("gatewayRoutes"))
+        return len(json.loads(answer.body).get(member, [])) if answer.code == 200 else 0
 
     def _upstream(self, environ: Environ, body: bytes) -> _Answer:
         captured: dict[str, Any] = {}
@@ -248,6 +270,11 @@ class RealismLayer:
             if close is not None:
                 close()
         return _Answer(captured["status"], captured["headers"], data)
+
+
+def _routes_of(gateway_path: str) -> str:
+    """.../virtualGateways/NAME → .../virtualGateway/NAME/gatewayRoutes (the API's own spelling)."""
+    return gateway_path.replace("/virtualGateways/", "/virtualGateway/") + "/gatewayRoutes"
 
 
 def _client_token(body: bytes) -> str | None:

@@ -51,23 +51,26 @@ class TokenBucket:
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
-    def on_success(self) -> None:
-        """A call went through; a fixed bucket has nothing to learn."""
-
     def on_throttle(self) -> None:
         """The service said 429; a fixed bucket has nothing to learn."""
 
 
 class AdaptiveBucket(TokenBucket):
-    """A token bucket whose rate backs off on 429 and recovers gradually (AIMD)."""
+    """A token bucket whose rate backs off on 429 and recovers over time (AIMD).
+
+    A 429 cuts the rate by ``decrease``, at most once per ``cooldown`` seconds, so one
+    burst of throttles counts once (as TCP cuts once per round trip). The rate then
+    grows back linearly, by ``recovery`` of the configured rate each second.
+    """
 
     def __init__(
         self,
         rate: float,
         *,
         floor: float = 0.5,
-        decrease: float = 0.5,
-        increase: float = 0.05,
+        decrease: float = 0.7,
+        recovery: float = 0.1,
+        cooldown: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # A burst of one keeps the bucket from dumping saved-up tokens onto a limit it just hit.
@@ -75,12 +78,19 @@ class AdaptiveBucket(TokenBucket):
         self.ceiling = rate
         self.floor = min(floor, rate)
         self.decrease = decrease
-        self.increase = increase
+        self.increase = rate * recovery
+        self.cooldown = cooldown
+        self._last_cut = -cooldown
 
-    def on_success(self) -> None:
-        with self._lock:
-            self.rate = min(self.ceiling, self.rate + self.increase)
+    def _refill(self) -> None:
+        now = self._clock()
+        self.rate = min(self.ceiling, self.rate + (now - self._stamp) * self.increase)
+        super()._refill()
 
     def on_throttle(self) -> None:
         with self._lock:
-            self.rate = max(self.floor, self.rate * self.decrease)
+            now = self._clock()
+            if now - self._last_cut >= self.cooldown:
+                self._refill()
+                self.rate = max(self.floor, self.rate * self.decrease)
+                self._last_cut = now

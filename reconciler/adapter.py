@@ -7,6 +7,7 @@ retry layer; botocore's own retries are switched off.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -103,12 +104,14 @@ class AppMesh:
         limits: Limits | None = None,
         retry: RetryPolicy | None = None,
         observe: CallObserver | None = None,
+        on_retry: Callable[[ApiError], None] | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         limits = limits or Limits()
         self._client = client
         self.reads = TokenBucket(limits.read_rate)
         self.writes = AdaptiveBucket(limits.write_rate)
-        self.retrier = Retrier(retry or RetryPolicy())
+        self.retrier = Retrier(retry or RetryPolicy(), on_retry, stopping)
         self._observe = observe
 
     @classmethod

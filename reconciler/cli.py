@@ -16,9 +16,11 @@ from rich.progress import Progress
 
 from . import loader, logs, model, render
 from .adapter import AppMesh, Connection, Limits
+from .daemon import Daemon, WatchSettings
 from .engine import Reconciler, Settings
 from .errors import ApiError
 from .executor import Report
+from .metrics import Metrics
 from .plan import Options, Plan
 from .problems import Problem, Severity, errors
 from .resources import Scope
@@ -102,8 +104,7 @@ def aws_options(fn: F) -> F:
             click.option(
                 "--log-level",
                 type=click.Choice(["debug", "info", "warning", "error"]),
-                default="warning",
-                show_default=True,
+                help="Default: info with --watch, warning otherwise.",
             ),
             click.option(
                 "--log-format",
@@ -152,6 +153,43 @@ def aws_options(fn: F) -> F:
     help="Also manage this mesh when no manifest names it (for pruning it empty). Repeatable.",
 )
 @click.option("--detailed-exitcode", is_flag=True, help="With --dry-run: exit 2 when the plan has changes.")
+@click.option(
+    "--watch", is_flag=True, help="Run as a daemon: apply on every manifest change and on a resync."
+)
+@click.option(
+    "--resync-interval",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
+    help="--watch: seconds between full rescans that also put back drift.",
+)
+@click.option(
+    "--debounce",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="--watch: seconds of quiet after a file event before reconciling.",
+)
+@click.option(
+    "--watch-mode",
+    type=click.Choice(["auto", "poll"]),
+    default="auto",
+    show_default=True,
+    help="--watch: inotify (auto) or polling, for volumes that deliver no events.",
+)
+@click.option(
+    "--metrics-addr",
+    default="0.0.0.0:8080",
+    show_default=True,
+    help="--watch: HOST:PORT serving /healthz, /readyz and /metrics.",
+)
+@click.option(
+    "--grace-period",
+    type=click.FloatRange(min=0),
+    default=25.0,
+    show_default=True,
+    help="--watch: seconds to finish in-flight calls after SIGTERM before exiting.",
+)
 @aws_options
 @click.pass_context
 def main(ctx: click.Context, /, **params: Any) -> None:
@@ -161,15 +199,40 @@ def main(ctx: click.Context, /, **params: Any) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    logs.configure(params["log_level"], params["log_format"])
-    sys.exit(_reconcile_once(**params))
+    if params["watch"] and params["dry_run"]:
+        raise click.UsageError("--watch applies changes; use --dry-run without --watch")
+    logs.configure(params["log_level"] or ("info" if params["watch"] else "warning"), params["log_format"])
+    sys.exit(_watch(params) if params["watch"] else _reconcile_once(**params))
 
 
-def _connect(params: dict[str, Any]) -> AppMesh:
+def _watch(params: dict[str, Any]) -> int:
+    metrics = Metrics()
+    try:
+        mesh = _connect(
+            params,
+            observe=metrics.api_call,
+            on_retry=lambda error: metrics.retries.labels(error.code).inc(),
+            stopping=threading.Event(),
+        )
+    except ApiError as exc:
+        click.echo(click.style(f"error: {exc.describe()}", fg="red"), err=True)
+        return EXIT_ERROR
+    settings = WatchSettings(
+        params["resync_interval"],
+        params["debounce"],
+        params["watch_mode"],
+        params["metrics_addr"],
+        params["grace_period"],
+        params["allow_empty"],
+    )
+    return Daemon(params["manifests"], Reconciler(mesh, _settings(params)), settings, metrics).run()
+
+
+def _connect(params: dict[str, Any], **hooks: Any) -> AppMesh:
     limits = Limits(params["read_rate"], params["write_rate"], params["concurrency"])
     retry = RetryPolicy(max_attempts=params["max_attempts"], run_budget=params["retry_budget"])
     connection = Connection(params["region"], params["profile"], params["endpoint_url"])
-    return AppMesh.connect(connection, limits, retry=retry)
+    return AppMesh.connect(connection, limits, retry=retry, **hooks)
 
 
 def _settings(params: dict[str, Any]) -> Settings:
@@ -178,7 +241,11 @@ def _settings(params: dict[str, Any]) -> Settings:
 
 
 def _reconcile_once(**params: Any) -> int:
-    result = loader.load(params["manifests"], allow_empty=params["allow_empty"])
+    try:
+        result = loader.load(params["manifests"], allow_empty=params["allow_empty"])
+    except loader.SnapshotChanged as exc:
+        click.echo(click.style(f"error: {exc}; nothing was changed", fg="red"), err=True)
+        return EXIT_ERROR
     if not result.ok:
         _echo_problems(result.problems)
         return EXIT_ERROR

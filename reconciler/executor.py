@@ -9,6 +9,7 @@ a retried or replayed call is the same call.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -97,7 +98,12 @@ class Executor:
             def release() -> None:
                 for key in sorted(k for k, deps in waiting.items() if not deps):
                     del waiting[key]
-                    running[pool.submit(self._run, steps[key])] = key
+                    if self.mesh.retrier.stopping.is_set():
+                        record(
+                            Outcome(key, steps[key].summary_action, Status.SKIPPED, "skipped: shutting down")
+                        )
+                    else:
+                        running[pool.submit(contextvars.copy_context().run, self._run, steps[key])] = key
 
             release()
             while running:
@@ -112,7 +118,8 @@ class Executor:
                     else:
                         self._skip_dependents(key, waiting, steps, record)
                 release()
-        self._confirm_creates(steps, report)
+        if not self.mesh.retrier.stopping.is_set():
+            self._confirm_creates(steps, report)
         return report
 
     def _confirm_creates(self, steps: Mapping[Key, Step], report: Report) -> None:
@@ -154,6 +161,8 @@ class Executor:
 
     def _run(self, step: Step, salt: int = 0) -> Outcome:
         action = step.summary_action
+        if self.mesh.retrier.stopping.is_set():  # shutting down: start nothing new
+            return Outcome(step.key, action, Status.SKIPPED, "skipped: shutting down")
         try:
             message = self._carry_out(step, salt)
         except ApiError as exc:

@@ -8,6 +8,7 @@ decision needs them for, and cached the same way.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -30,7 +31,8 @@ class LiveReader:
         """Live state of every gateway and route in ``scopes``."""
         summaries = [s for scope in sorted(scopes) for s in self._list_scope(scope)]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            found = pool.map(lambda s: self._resolve(s, want_tags(s.key)), summaries)
+            context = contextvars.copy_context
+            found = pool.map(lambda s: context().run(self._resolve, s, want_tags(s.key)), summaries)
             return {live.key: live for live in found if live is not None}
 
     def forget(self, arn: str) -> None:
@@ -53,7 +55,12 @@ class LiveReader:
                 ) from None
             raise
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            routes = pool.map(lambda g: list(self.mesh.summaries(scope, ROUTE, g.key.gateway)), gateways)
+            routes = pool.map(
+                lambda g: contextvars.copy_context().run(
+                    list, self.mesh.summaries(scope, ROUTE, g.key.gateway)
+                ),
+                gateways,
+            )
             return gateways + [r for batch in routes for r in batch]
 
     def _resolve(self, summary: Summary, with_tags: bool) -> Live | None:

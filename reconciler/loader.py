@@ -62,21 +62,31 @@ class _Invalid(Exception):
         self.path = path
 
 
+class SnapshotChanged(Exception):
+    """A file vanished while the tree was read: it is being replaced; read it again."""
+
+
 def load(root: Path, *, allow_empty: bool = False, max_file_bytes: int = MAX_FILE_BYTES) -> LoadResult:
-    """Read and validate every manifest under ``root``."""
+    """Read and validate every manifest under ``root``.
+
+    ``digest`` hashes the content with paths relative to ``root``, so the same content
+    published in a new git-sync worktree has the same digest.
+    """
     result = LoadResult(DesiredState())
-    files = discover(root, result.problems)
     digest = hashlib.sha256()
     documents: list[_Document] = []
-    for path in files:
-        shown = str(path)
-        try:
-            raw = _read(path, max_file_bytes)
-        except _Invalid as exc:
-            result.problems.append(Problem(str(exc), file=shown))
-            continue
-        digest.update(shown.encode() + b"\0" + raw + b"\0")
-        documents.extend(_parse(raw, shown, path.suffix == ".json", result.problems))
+    try:
+        files = discover(root, result.problems)
+        for path in files:
+            try:
+                raw = _read(path, max_file_bytes)
+            except _Invalid as exc:
+                result.problems.append(Problem(str(exc), file=str(path)))
+                continue
+            digest.update(os.path.relpath(path, root).encode() + b"\0" + raw + b"\0")
+            documents.extend(_parse(raw, str(path), path.suffix == ".json", result.problems))
+    except FileNotFoundError as exc:
+        raise SnapshotChanged(f"{exc.filename} vanished while the manifests were read") from None
     result.digest = digest.hexdigest()
     for document in documents:
         desired = _validate(document, result.problems)

@@ -7,6 +7,7 @@ would be overrun by the next wait, whichever comes first.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,24 +52,31 @@ class RunBudget:
         return time.monotonic() + wait < self.deadline
 
 
-class _OutOfBudget(stop_base):
-    """Stop when the next wait would overrun the run's budget."""
+class _OutOfTime(stop_base):
+    """Stop when the next wait would overrun the run's budget, or the process is shutting down."""
 
-    def __init__(self, budget: RunBudget) -> None:
+    def __init__(self, budget: RunBudget, stopping: threading.Event) -> None:
         self.budget = budget
+        self.stopping = stopping
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         # tenacity draws the wait before it asks whether to stop.
-        return not self.budget.allows(retry_state.upcoming_sleep)
+        return self.stopping.is_set() or not self.budget.allows(retry_state.upcoming_sleep)
 
 
 class Retrier:
     """Runs calls under a policy; counts retries for metrics and benchmarks."""
 
-    def __init__(self, policy: RetryPolicy, on_retry: Callable[[ApiError], None] | None = None) -> None:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        on_retry: Callable[[ApiError], None] | None = None,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self.policy = policy
         self.budget = RunBudget(policy.run_budget)
         self._on_retry = on_retry
+        self.stopping = stopping or threading.Event()
 
     def new_run(self) -> None:
         """Start a fresh time budget (the daemon calls this before each reconcile)."""
@@ -96,8 +104,14 @@ class Retrier:
         retrying = Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, ApiError) and e.retryable),
             wait=wait,
-            stop=stop_any(stop_after_attempt(self.policy.max_attempts), _OutOfBudget(self.budget)),
+            stop=stop_any(
+                stop_after_attempt(self.policy.max_attempts), _OutOfTime(self.budget, self.stopping)
+            ),
+            sleep=self._sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
         return retrying(fn)
+
+    def _sleep(self, seconds: float) -> None:
+        self.stopping.wait(seconds)  # a shutdown cuts a backoff short

@@ -1,0 +1,111 @@
+"""Prometheus metrics (prometheus_client) and the /healthz, /readyz, /metrics endpoints.
+
+Names and labels are part of the README's contract; change them only on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.reconciles = Counter(
+            "reconciler_reconciles",
+            "Reconcile runs by result (success, failure, invalid).",
+            ["result"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "reconciler_reconcile_duration_seconds",
+            "Wall time of one reconcile run.",
+            registry=r,
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+        )
+        self.actions = Counter(
+            "reconciler_plan_actions",
+            "Planned actions by type (create, update, tag, delete).",
+            ["action"],
+            registry=r,
+        )
+        self.api_calls = Counter(
+            "reconciler_api_calls",
+            "App Mesh API calls by operation and HTTP status code.",
+            ["operation", "code"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "reconciler_api_retries", "Retried API calls by error code.", ["code"], registry=r
+        )
+        self.throttles = Counter(
+            "reconciler_api_throttles", "API answers that were 429 (throttled).", registry=r
+        )
+        self.drift = Counter(
+            "reconciler_drift_corrections", "Changes applied while the manifests had not changed.", registry=r
+        )
+        self.manifest_errors = Gauge(
+            "reconciler_manifest_errors", "Errors in the latest manifest snapshot (0 when valid).", registry=r
+        )
+        self.last_success = Gauge(
+            "reconciler_last_success_timestamp_seconds",
+            "Unix time of the last successful reconcile.",
+            registry=r,
+        )
+        self.watcher_restarts = Counter(
+            "reconciler_watcher_restarts", "Times the file watcher was found dead and restarted.", registry=r
+        )
+
+    def api_call(self, operation: str, status: int) -> None:
+        self.api_calls.labels(operation, str(status)).inc()
+        if status == 429:
+            self.throttles.inc()
+
+
+Probe = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+def serve(address: str, metrics: Metrics, healthz: Probe, readyz: Probe) -> ThreadingHTTPServer:
+    """Serve the three endpoints on ``host:port`` from a daemon thread."""
+    host, _, port = address.rpartition(":")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            if path == "/metrics":
+                self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+            elif path in ("/healthz", "/readyz"):
+                ok, detail = (healthz if path == "/healthz" else readyz)()
+                body = json.dumps({"ok": ok, **detail}).encode()
+                self._send(200 if ok else 503, body, "application/json")
+            else:
+                self._send(404, b"not found\n", "text/plain")
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:  # probes every few seconds are not news
+            return
+
+    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    return server

@@ -1,0 +1,136 @@
+"""Tell the daemon when manifests may have changed; never go deaf.
+
+In a cluster, manifests arrive by symlink swaps: git-sync renames a new link over
+its ``--link``; a ConfigMap volume renames ``..data_tmp`` over ``..data``. An
+inotify watch on a path that is swapped away stops for good and one on the link's
+target misses the next swap, so the watcher watches the tree *and*, non-recursively,
+the directory holding every symlink on the way to it, and re-aims itself whenever
+the real path changes. Events are only a hint: the daemon debounces them, and also
+rescans everything on each periodic resync (inotify drops events on overflow, and
+some volumes deliver none: ``--watch-mode poll`` is for those).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+log = structlog.get_logger("reconciler.watch")
+
+
+class Trigger:
+    """Coalesces bursts of events: ``wait`` returns once events stopped for ``debounce`` seconds."""
+
+    def __init__(self, debounce: float) -> None:
+        self.debounce = debounce
+        self._cond = threading.Condition()
+        self._pending = False
+        self._last = 0.0
+
+    def fire(self) -> None:
+        with self._cond:
+            self._pending = True
+            self._last = time.monotonic()
+            self._cond.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        """True when a debounced change is due; False when ``timeout`` passed without one."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                if self._pending and now - self._last >= self.debounce:
+                    self._pending = False
+                    return True
+                if now >= deadline:
+                    return False
+                quiet_at = self._last + self.debounce if self._pending else deadline
+                self._cond.wait(max(0.0, min(deadline, quiet_at) - now))
+
+    def wake(self) -> None:
+        """Interrupt ``wait`` without a change (shutdown)."""
+        with self._cond:
+            self._cond.notify_all()
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, trigger: Trigger) -> None:
+        self.trigger = trigger
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in ("opened", "closed_no_write"):  # reads, including our own
+            self.trigger.fire()
+
+
+def watched_directories(root: Path) -> tuple[Path, list[Path]]:
+    """The real tree to watch recursively, and each directory holding a symlink on the way to it."""
+    absolute = Path(os.path.abspath(root))
+    links = [p for p in (*reversed(absolute.parents), absolute) if p.is_symlink()]
+    real = Path(os.path.realpath(absolute))
+    tree = real if real.is_dir() else real.parent
+    return tree, sorted({link.parent for link in links} - {tree})
+
+
+class Watcher:
+    """A watchdog observer aimed at the manifests, restarted when it dies or the target moves."""
+
+    def __init__(self, root: Path, trigger: Trigger, mode: str = "auto", poll_interval: float = 2.0) -> None:
+        self.root = root
+        self.trigger = trigger
+        self.mode = mode
+        self.poll_interval = poll_interval
+        self.restarts = 0
+        self._observer: Any = None
+        self._aim: tuple[Path, list[Path]] | None = None
+
+    def start(self) -> None:
+        observer = PollingObserver(timeout=self.poll_interval) if self.mode == "poll" else Observer()
+        handler = _Handler(self.trigger)
+        tree, parents = watched_directories(self.root)
+        if tree.exists():
+            observer.schedule(handler, str(tree), recursive=True)
+        for parent in parents:
+            observer.schedule(handler, str(parent), recursive=False)
+        observer.daemon = True
+        observer.start()
+        self._observer, self._aim = observer, (tree, parents)
+        log.info("watch.started", tree=str(tree), parents=[str(p) for p in parents], mode=self.mode)
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None
+
+    @property
+    def alive(self) -> bool:
+        return self._observer is not None and self._observer.is_alive()
+
+    def check(self) -> str:
+        """Restart a dead observer, re-aim after a swap: ``ok``, ``restarted`` or ``failed``.
+
+        Stopping an observer drops the events it had not dispatched yet, so after a
+        restart the caller must look again rather than trust that nothing happened.
+        """
+        moved = self._aim != watched_directories(self.root)
+        if self.alive and not moved:
+            return "ok"
+        reason = "target moved" if self.alive else "observer died"
+        self.stop()
+        try:
+            self.start()
+        except OSError as exc:
+            log.error("watch.restart_failed", reason=reason, error=str(exc))
+            return "failed"
+        if reason == "observer died":
+            self.restarts += 1
+        log.info("watch.restarted", reason=reason)
+        return "restarted"

@@ -1,0 +1,265 @@
+"""`reconcile --watch` as a subprocess against the sandbox over HTTP.
+
+Swap tests use a long resync interval, so only the watcher can notice the change:
+a deaf watcher fails them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconciler.sandbox import Realism, Sandbox
+
+from .conftest import SCRIPT, appmesh_client
+from .helpers import gateway, route, write_tree
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def eventually(condition: Callable[[], Any], timeout: float = 30) -> Any:
+    """Poll a condition a user would check, until it holds or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition did not hold in time"
+        time.sleep(0.05)
+
+
+class Daemon:
+    def __init__(self, process: subprocess.Popen[str], port: int, log: Path) -> None:
+        self.process = process
+        self.port = port
+        self.log = log
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except OSError:
+            return 0, ""
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
+        return [e for e in lines if e.get("event") == name]
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def start(manifests: Path, endpoint: str, *extra: str) -> Daemon:
+        port = free_port()
+        log = tmp_path / f"daemon-{len(started)}.log"
+        command = [
+            str(SCRIPT),
+            "--watch",
+            "-f",
+            str(manifests),
+            "--endpoint-url",
+            endpoint,
+            "--metrics-addr",
+            f"127.0.0.1:{port}",
+            "--debounce",
+            "0.2",
+            "--write-rate",
+            "50",
+            *extra,
+        ]
+        with log.open("w") as sink:
+            process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, text=True)
+        daemon = Daemon(process, port, log)
+        started.append(daemon)
+        eventually(lambda: daemon.get("/readyz")[0] in (200, 503))
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()
+
+
+def prefix_of(endpoint: str, gateway_name: str = "gw", name: str = "rt") -> str | None:
+    client = appmesh_client(endpoint)
+    try:
+        spec = client.describe_gateway_route(
+            meshName="apps", virtualGatewayName=gateway_name, gatewayRouteName=name
+        )["gatewayRoute"]["spec"]
+    except client.exceptions.ClientError:
+        return None
+    return str(spec["http2Route"]["match"]["prefix"])
+
+
+def test_new_manifest_is_applied_and_endpoints_answer(
+    sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    tree = write_tree(tmp_path / "m", {"gw.yaml": [gateway()]})
+    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300")
+    eventually(lambda: daemon.get("/readyz")[0] == 200)
+    assert json.loads(daemon.get("/healthz")[1]) == {"ok": True, "watcher": "alive", "watcher_restarts": 0}
+    write_tree(tree, {"rt.yaml": [route(prefix="/new")]})
+    eventually(lambda: prefix_of(sandbox.endpoint) == "/new")
+
+    status, body = daemon.get("/metrics")
+    assert status == 200
+    for name in (
+        'reconciler_reconciles_total{result="success"}',
+        "reconciler_reconcile_duration_seconds_count",
+        'reconciler_plan_actions_total{action="create"} 2.0',
+        'reconciler_api_calls_total{code="200",operation="CreateGatewayRoute"} 1.0',
+        "reconciler_api_retries_total",
+        "reconciler_api_throttles_total",
+        "reconciler_drift_corrections_total",
+        "reconciler_manifest_errors 0.0",
+        "reconciler_last_success_timestamp_seconds",
+        "reconciler_watcher_restarts_total",
+    ):
+        assert name in body, name
+    assert daemon.get("/nothing")[0] == 404
+    assert daemon.stop() == 0
+    assert daemon.events("daemon.stopped")
+    ids = {e["reconcile_id"] for e in daemon.events("reconcile.planned")}
+    assert len(ids) == 2  # start, then the change: every event of a run carries its id
+    assert all(
+        "clientToken" not in line and "testing" not in line for line in daemon.log.read_text().splitlines()
+    )
+
+
+def test_poll_mode_sees_changes_too(
+    sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    tree = write_tree(tmp_path / "m", {"gw.yaml": [gateway()]})
+    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300", "--watch-mode", "poll")
+    eventually(lambda: daemon.get("/readyz")[0] == 200)
+    write_tree(tree, {"rt.yaml": [route(prefix="/polled")]})
+    eventually(lambda: prefix_of(sandbox.endpoint) == "/polled")
+    assert daemon.stop() == 0
+
+
+def _worktree(root: Path, n: int) -> Path:
+    return write_tree(
+        root / ".worktrees" / f"wt{n}", {"manifests/m.yaml": [gateway(), route(prefix=f"/v{n}")]}
+    )
+
+
+def test_git_sync_style_swaps_are_applied_every_time(
+    sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    root = tmp_path / "git"
+    link = root / "current"
+    link.parent.mkdir()
+    os.symlink(_worktree(root, 0), link)
+    daemon = start_daemon(link / "manifests", sandbox.endpoint, "--resync-interval", "300")
+    eventually(lambda: prefix_of(sandbox.endpoint) == "/v0")
+    for n in (1, 2, 3):
+        old = Path(os.path.realpath(link))
+        new = _worktree(root, n)
+        os.symlink(new, root / "tmp-link")
+        os.replace(root / "tmp-link", link)  # git-sync: a new link renamed over --link
+        shutil.rmtree(old)  # then the old worktree goes
+        eventually(lambda n=n: prefix_of(sandbox.endpoint) == f"/v{n}")
+    assert daemon.stop() == 0
+
+
+def _configmap_data(volume: Path, n: int) -> Path:
+    data = volume / f"..2026_11_22_{n:02d}"
+    write_tree(data, {"m.yaml": [gateway(), route(prefix=f"/cm{n}")]})
+    return data
+
+
+def test_configmap_style_swaps_are_applied_every_time(
+    sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    volume = tmp_path / "config"
+    volume.mkdir()
+    os.symlink(_configmap_data(volume, 0).name, volume / "..data")
+    os.symlink("..data/m.yaml", volume / "m.yaml")
+    daemon = start_daemon(volume, sandbox.endpoint, "--resync-interval", "300")
+    eventually(lambda: prefix_of(sandbox.endpoint) == "/cm0")
+    for n in (1, 2, 3):
+        old = Path(os.path.realpath(volume / "..data"))
+        os.symlink(_configmap_data(volume, n).name, volume / "..data_tmp")
+        os.replace(volume / "..data_tmp", volume / "..data")  # the kubelet's atomic writer
+        shutil.rmtree(old)
+        eventually(lambda n=n: prefix_of(sandbox.endpoint) == f"/cm{n}")
+    assert daemon.stop() == 0
+
+
+def test_invalid_edit_applies_nothing_until_fixed(
+    sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    tree = write_tree(tmp_path / "m", {"m.yaml": [gateway(), route(prefix="/good")]})
+    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300")
+    eventually(lambda: prefix_of(sandbox.endpoint) == "/good")
+    eventually(lambda: daemon.get("/readyz")[0] == 200)
+    sandbox.stats.reset()
+
+    bad = route(prefix="/bad")
+    bad["spec"]["http2Route"]["match"]["method"] = "FETCH"
+    (tree / "m.yaml").write_text(yaml.safe_dump_all([gateway(), bad]))
+    eventually(lambda: daemon.get("/readyz")[0] == 503)
+    body = daemon.get("/readyz")[1]
+    assert "the manifests are invalid" in body
+    assert "spec.http2Route.match.method" in body
+    assert daemon.events("manifests.invalid")[0]["errors"][0].startswith(f"error: {tree.resolve()}/m.yaml")
+    assert "reconciler_manifest_errors 1.0" in daemon.get("/metrics")[1]
+    assert sandbox.stats.writes() == 0
+    assert prefix_of(sandbox.endpoint) == "/good"
+
+    (tree / "m.yaml").write_text(yaml.safe_dump_all([gateway(), route(prefix="/fixed")]))
+    eventually(lambda: prefix_of(sandbox.endpoint) == "/fixed")
+    eventually(lambda: daemon.get("/readyz")[0] == 200)
+    assert daemon.stop() == 0
+
+
+def test_drift_is_put_back_on_resync(
+    sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    tree = write_tree(tmp_path / "m", {"m.yaml": [gateway(), route(prefix="/mine")]})
+    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "1")
+    eventually(lambda: prefix_of(sandbox.endpoint) == "/mine")
+    appmesh_client(sandbox.endpoint).update_gateway_route(
+        meshName="apps", virtualGatewayName="gw", gatewayRouteName="rt", spec=route(prefix="/console")["spec"]
+    )
+    eventually(lambda: prefix_of(sandbox.endpoint) == "/mine", timeout=20)
+    eventually(lambda: "reconciler_drift_corrections_total 1.0" in daemon.get("/metrics")[1])
+    assert daemon.stop() == 0
+
+
+def test_sigterm_during_a_long_apply_exits_0_promptly(
+    make_sandbox: Callable[..., Sandbox], start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    box = make_sandbox(Realism.real(latency=0.05))
+    docs = [gateway()] + [route(f"r{i}", prefix=f"/{i}") for i in range(100)]
+    tree = write_tree(tmp_path / "m", {"m.yaml": docs})
+    daemon = start_daemon(tree, box.endpoint, "--resync-interval", "300", "--write-rate", "20")
+    eventually(lambda: box.stats.writes() >= 5)
+    assert daemon.stop() == 0
+    assert daemon.events("daemon.stopped")  # stopped by itself, not cut off by the grace period
+    assert box.stats.writes() < 101  # no new work was started after SIGTERM

@@ -14,16 +14,18 @@ from typing import Any, TypeVar
 import click
 from rich.progress import Progress
 
+from . import export as exporter
 from . import loader, logs, model, render
 from .adapter import AppMesh, Connection, Limits
 from .daemon import Daemon, WatchSettings
 from .engine import Reconciler, Settings
 from .errors import ApiError
 from .executor import Report
+from .live import LiveReader
 from .metrics import Metrics
-from .plan import Options, Plan
+from .plan import Options, Plan, make_plan, owned_tags
 from .problems import Problem, Severity, errors
-from .resources import Scope
+from .resources import Live, Scope
 from .retrying import RetryPolicy
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -269,6 +271,68 @@ def _reconcile_once(**params: Any) -> int:
     else:
         click.echo(render.report_text(report))
     return EXIT_OK if report.ok else EXIT_ERROR
+
+
+@main.command()
+@click.argument("base", type=click.Path(path_type=Path, exists=True))
+@click.argument("head", type=click.Path(path_type=Path, exists=True))
+@_output_option("text", "json", "markdown")
+@click.option("--owner", default="default", show_default=True, help="Owner the plan is made for.")
+@click.option("--prune", is_flag=True, help="Show what --prune would delete.")
+@click.option("--max-deletes", type=click.IntRange(0), default=10, show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
+def diff(
+    *, base: Path, head: Path, output: str, owner: str, prune: bool, max_deletes: int, detailed_exitcode: bool
+) -> None:
+    """Plan HEAD's manifests against BASE's, offline (no AWS call): a preview without credentials.
+
+    BASE stands for what is live: every resource in it as if applied by this owner.
+    """
+    loaded = {}
+    for name, tree in (("BASE", base), ("HEAD", head)):
+        loaded[name] = loader.load(tree, allow_empty=True)
+        if not loaded[name].ok:
+            click.echo(f"{name} ({tree}) has invalid manifests:", err=True)
+            _echo_problems(loaded[name].problems)
+            sys.exit(EXIT_ERROR)
+    live = {
+        key: Live(key, d.spec, f"manifest:{d.source}", 0, owned_tags(d.tags, owner))
+        for key, d in loaded["BASE"].state.resources.items()
+    }
+    options = Options(owner, prune, allow_empty=True, max_deletes=max_deletes)
+    plan = make_plan(loaded["HEAD"].state, live, options)
+    click.echo(_render(plan, output, owner))
+    if plan.blocked:
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_CHANGES if detailed_exitcode and plan.has_changes else EXIT_OK)
+
+
+@main.command()
+@click.option("--mesh", required=True, help="Mesh to export.")
+@click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
+@click.option("--virtual-gateway", "gateway", default="", help="Export only this gateway and its routes.")
+@click.option(
+    "-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Directory to write."
+)
+@aws_options
+def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, **params: Any) -> None:
+    """Write live gateways and routes as manifests (to adopt existing resources, or to archive)."""
+    logs.configure(params["log_level"] or "warning", params["log_format"])
+    scope = Scope(mesh, mesh_owner)
+    try:
+        live = LiveReader(_connect(params), params["concurrency"]).read({scope}, want_tags=lambda _key: True)
+    except ApiError as exc:
+        click.echo(click.style(f"error: {exc.describe()}", fg="red"), err=True)
+        sys.exit(EXIT_ERROR)
+    if gateway:
+        live = {k: v for k, v in live.items() if k.gateway == gateway}
+    files = exporter.write(live, output_dir)
+    for path in files:
+        click.echo(f"wrote {path}")
+    check = loader.load(output_dir, allow_empty=True)
+    _echo_problems(check.problems)
+    click.echo(f"{len(live)} resource(s) from mesh {scope} in {len(files)} file(s).")
+    sys.exit(EXIT_OK if check.ok else EXIT_ERROR)
 
 
 def _render(plan: Plan, output: str, owner: str) -> str:

@@ -47,7 +47,8 @@ class _Union(_Shape):
 
 def _exclusive(value: _Shape, *members: str) -> None:
     """Reject a value that sets more than one of ``members``."""
-    found = [m for m in value.set_members() if m in members]
+    present = value.set_members()
+    found = [m for m in members if m in present]
     if len(found) > 1:
         raise ValueError(f"{' and '.join(found)} cannot both be set; choose one")
 

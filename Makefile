@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint unit clean
+.PHONY: demo test lint unit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,14 +17,17 @@ demo: $(STAMP)
 	$(BIN)/reconcile sandbox -f manifests/ --no-serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check reconciler tests
-	$(BIN)/ruff format --check reconciler tests
+	$(BIN)/ruff check reconciler tests bench
+	$(BIN)/ruff format --check reconciler tests bench
 	$(BIN)/mypy reconciler
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 test: lint unit
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

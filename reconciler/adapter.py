@@ -73,7 +73,12 @@ class Connection:
 class Limits:
     read_rate: float = 40.0
     write_rate: float = 8.0
-    concurrency: int = 8
+    concurrency: int = 16  # API calls in flight at once
+
+
+# Worker threads per in-flight call: a worker waiting out a retry backoff or a rate
+# limit holds no call slot, so the others keep the slots busy.
+THREADS_PER_CALL = 4
 
 
 CallObserver = Callable[[str, int], None]
@@ -112,6 +117,8 @@ class AppMesh:
         self.reads = TokenBucket(limits.read_rate)
         self.writes = AdaptiveBucket(limits.write_rate)
         self.retrier = Retrier(retry or RetryPolicy(), on_retry, stopping)
+        self._in_flight = threading.BoundedSemaphore(limits.concurrency)
+        self.workers = limits.concurrency * THREADS_PER_CALL
         self._observe = observe
 
     @classmethod
@@ -211,7 +218,8 @@ class AppMesh:
         def attempt() -> dict[str, Any]:
             bucket.acquire()
             try:
-                answer: dict[str, Any] = _guard(_pascal(operation), lambda: method(**params))
+                with self._in_flight:
+                    answer: dict[str, Any] = _guard(_pascal(operation), lambda: method(**params))
             except ApiError as exc:
                 self._note(operation, exc.status or 0)
                 if exc.failure is Failure.THROTTLED:

@@ -71,9 +71,9 @@ def aws_options(fn: F) -> F:
             click.option(
                 "--concurrency",
                 type=click.IntRange(1, 64),
-                default=8,
+                default=16,
                 show_default=True,
-                help="Parallel API calls.",
+                help="API calls in flight at once.",
             ),
             click.option(
                 "--read-rate",
@@ -239,7 +239,7 @@ def _connect(params: dict[str, Any], **hooks: Any) -> AppMesh:
 
 def _settings(params: dict[str, Any]) -> Settings:
     options = Options(params["owner"], params["prune"], params["allow_empty"], params["max_deletes"])
-    return Settings(options, params["meshes"], params["concurrency"])
+    return Settings(options, params["meshes"])
 
 
 def _reconcile_once(**params: Any) -> int:
@@ -320,7 +320,7 @@ def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, **params:
     logs.configure(params["log_level"] or "warning", params["log_format"])
     scope = Scope(mesh, mesh_owner)
     try:
-        live = LiveReader(_connect(params), params["concurrency"]).read({scope}, want_tags=lambda _key: True)
+        live = LiveReader(_connect(params)).read({scope}, want_tags=lambda _key: True)
     except ApiError as exc:
         click.echo(click.style(f"error: {exc.describe()}", fg="red"), err=True)
         sys.exit(EXIT_ERROR)
@@ -386,32 +386,24 @@ def validate(manifests: Path, output: str) -> None:
     show_default=True,
     help="Keep the sandbox running after the demo, until Ctrl-C.",
 )
-def sandbox(manifests: Path, port: int, realistic: bool, serve: bool) -> None:
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="Run plan → apply → plan again on the manifests; --no-demo only serves an empty App Mesh.",
+)
+def sandbox(manifests: Path, port: int, realistic: bool, serve: bool, demo: bool) -> None:
     """Run plan → apply → plan-again on a local App Mesh (moto on 127.0.0.1); no AWS account needed."""
     from .sandbox import Realism, Sandbox  # noqa: PLC0415 - needs the optional moto extra
 
     logs.configure("warning")
-    result = loader.load(manifests)
-    if not result.ok:
-        _echo_problems(result.problems)
-        sys.exit(EXIT_ERROR)
     # The sandbox accepts any credentials; never send a user's real ones to it.
     os.environ.update(AWS_ACCESS_KEY_ID="sandbox", AWS_SECRET_ACCESS_KEY="sandbox")
     os.environ.pop("AWS_SESSION_TOKEN", None)
     with Sandbox(Realism(real_errors=realistic), port=port) as box:
-        mesh = AppMesh.connect(Connection(region=SANDBOX_REGION, endpoint_url=box.endpoint))
-        for scope in sorted(result.state.scopes):
-            mesh.create_mesh(scope)
-        meshes = ", ".join(str(s) for s in sorted(result.state.scopes))
-        click.echo(f"Sandbox App Mesh at {box.endpoint} (region {SANDBOX_REGION}; meshes: {meshes})\n")
-        reconciler = Reconciler(mesh, Settings())
-        plan = reconciler.plan(result.state)
-        click.echo(render.text(plan) + "\n")
-        report = apply_with_progress(reconciler, plan)
-        click.echo(render.report_text(report) + "\n")
-        again = reconciler.plan(result.state)
-        click.echo("Planning again against the sandbox:\n" + render.text(again))
-        if serve:
+        click.echo(f"Sandbox App Mesh at {box.endpoint} (region {SANDBOX_REGION})", nl=not demo)
+        converged = _sandbox_demo(box.endpoint, manifests) if demo else True
+        if serve or not demo:
             click.echo(
                 "\nThe sandbox keeps running; in another shell:\n"
                 f"  AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox reconcile --dry-run "
@@ -419,7 +411,27 @@ def sandbox(manifests: Path, port: int, realistic: bool, serve: bool) -> None:
                 "Press Ctrl-C to stop it."
             )
             _wait_for_interrupt()
-    sys.exit(EXIT_OK if report.ok and not again.has_changes else EXIT_ERROR)
+    sys.exit(EXIT_OK if converged else EXIT_ERROR)
+
+
+def _sandbox_demo(endpoint: str, manifests: Path) -> bool:
+    """Create the meshes the manifests name, then plan, apply and plan again."""
+    result = loader.load(manifests)
+    if not result.ok:
+        _echo_problems(result.problems)
+        return False
+    mesh = AppMesh.connect(Connection(region=SANDBOX_REGION, endpoint_url=endpoint))
+    for scope in sorted(result.state.scopes):
+        mesh.create_mesh(scope)
+    click.echo(f"; meshes: {', '.join(str(s) for s in sorted(result.state.scopes))}\n")
+    reconciler = Reconciler(mesh, Settings())
+    plan = reconciler.plan(result.state)
+    click.echo(render.text(plan) + "\n")
+    report = apply_with_progress(reconciler, plan)
+    click.echo(render.report_text(report) + "\n")
+    again = reconciler.plan(result.state)
+    click.echo("Planning again against the sandbox:\n" + render.text(again))
+    return report.ok and not again.has_changes
 
 
 def _wait_for_interrupt() -> None:

@@ -25,8 +25,8 @@ class Reconciler:
     def __init__(self, mesh: AppMesh, settings: Settings) -> None:
         self.mesh = mesh
         self.settings = settings
-        self.reader = LiveReader(mesh, settings.concurrency)
-        self.executor = Executor(mesh, self.reader, settings.concurrency)
+        self.reader = LiveReader(mesh)
+        self.executor = Executor(mesh, self.reader)
 
     def plan(self, desired: DesiredState) -> Plan:
         options = self.settings.options

@@ -25,7 +25,7 @@ from .diff import canonical
 from .errors import ApiError, Failure
 from .live import LiveReader
 from .plan import Action, Plan, Step, comparable_tags
-from .resources import GATEWAY, ROUTE, Key, Live
+from .resources import GATEWAY, ROUTE, Key, Live, Scope
 
 log = structlog.get_logger("reconciler.apply")
 
@@ -75,10 +75,9 @@ def client_token(
 
 
 class Executor:
-    def __init__(self, mesh: AppMesh, reader: LiveReader, concurrency: int = 8) -> None:
+    def __init__(self, mesh: AppMesh, reader: LiveReader) -> None:
         self.mesh = mesh
         self.reader = reader
-        self.concurrency = concurrency
 
     def apply(self, plan: Plan, on_done: Callable[[Outcome], None] | None = None) -> Report:
         if plan.blocked:
@@ -92,7 +91,7 @@ class Executor:
             if on_done is not None:
                 on_done(outcome)
 
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+        with ThreadPoolExecutor(max_workers=self.mesh.workers) as pool:
             running: dict[Future[Outcome], Key] = {}
 
             def release() -> None:
@@ -130,15 +129,22 @@ class Executor:
         same create would be acknowledged without creating anything, on every run. Such
         a create is made again with a salted token.
         """
-        created = [o for o in report.outcomes if o.status is Status.DONE and o.message == CREATED]
-        groups: dict[tuple[Any, str, str], list[Outcome]] = {}
-        for outcome in created:
-            groups.setdefault((outcome.key.scope, outcome.key.kind, outcome.key.gateway), []).append(outcome)
-        for (scope, kind, gateway), outcomes in sorted(groups.items(), key=lambda kv: str(kv[0])):
-            parent = "" if kind == GATEWAY else gateway
-            present = {s.key for s in self.mesh.summaries(scope, kind, parent)}
+        groups: dict[tuple[Scope, str, str], list[Outcome]] = {}
+        for outcome in report.outcomes:
+            if outcome.status is Status.DONE and outcome.message == CREATED:
+                key = outcome.key
+                parent = "" if key.kind == GATEWAY else key.gateway
+                groups.setdefault((key.scope, key.kind, parent), []).append(outcome)
+
+        def present(group: tuple[Scope, str, str]) -> set[Key]:
+            return {summary.key for summary in self.mesh.summaries(*group)}
+
+        with ThreadPoolExecutor(max_workers=self.mesh.workers) as pool:
+            listed = pool.map(lambda g: contextvars.copy_context().run(present, g), groups)
+            found = dict(zip(groups, listed, strict=True))
+        for group, outcomes in sorted(groups.items(), key=lambda kv: str(kv[0])):
             for outcome in outcomes:
-                if outcome.key not in present:
+                if outcome.key not in found[group]:
                     log.warning("apply.replayed_create", resource=outcome.key.address)
                     index = report.outcomes.index(outcome)
                     report.outcomes[index] = self._run(steps[outcome.key], salt=1)

@@ -21,16 +21,15 @@ _Stamp = tuple[int, str]
 
 
 class LiveReader:
-    def __init__(self, mesh: AppMesh, concurrency: int = 8) -> None:
+    def __init__(self, mesh: AppMesh) -> None:
         self.mesh = mesh
-        self.concurrency = concurrency
         self._specs: dict[str, tuple[_Stamp, Live]] = {}
         self._tags: dict[str, tuple[_Stamp, dict[str, str]]] = {}
 
     def read(self, scopes: Iterable[Scope], want_tags: Callable[[Key], bool]) -> dict[Key, Live]:
         """Live state of every gateway and route in ``scopes``."""
         summaries = [s for scope in sorted(scopes) for s in self._list_scope(scope)]
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+        with ThreadPoolExecutor(max_workers=self.mesh.workers) as pool:
             context = contextvars.copy_context
             found = pool.map(lambda s: context().run(self._resolve, s, want_tags(s.key)), summaries)
             return {live.key: live for live in found if live is not None}
@@ -54,7 +53,7 @@ class LiveReader:
                     operation=exc.operation,
                 ) from None
             raise
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+        with ThreadPoolExecutor(max_workers=self.mesh.workers) as pool:
             routes = pool.map(
                 lambda g: contextvars.copy_context().run(
                     list, self.mesh.summaries(scope, ROUTE, g.key.gateway)

@@ -10,12 +10,13 @@ once aliases are expanded (checked on the node graph without expanding it).
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import os
 import re
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,16 +51,17 @@ class LoadResult:
 class _Document:
     source: Source
     data: Any
-    node: yaml.Node | None
+    node: Callable[[], yaml.Node | None]
 
 
 class _Invalid(Exception):
     """One document (or the rest of a file) cannot be used."""
 
-    def __init__(self, message: str, line: int | None = None, path: str = "") -> None:
+    def __init__(self, message: str, line: int | None = None, path: str = "", document: int = 0) -> None:
         super().__init__(message)
         self.line = line
         self.path = path
+        self.document = document
 
 
 class SnapshotChanged(Exception):
@@ -161,27 +163,37 @@ def _parse(raw: bytes, file: str, is_json: bool, problems: list[Problem]) -> Ite
         text = _decode(raw)
         if is_json:
             index = 1
-            yield _Document(Source(file, 1), _json(text), None)
+            yield _Document(Source(file, 1), _json(text), lambda: None)
             return
-        _check_depth(text)
-        loader = _Loader(text)
-        try:
-            while loader.check_node():
-                index += 1
-                node = loader.get_node()
-                assert node is not None  # check_node() said there is one
-                _check_expansion(node)
-                yield _Document(Source(file, index), loader.construct_document(node), node)
-        finally:
-            loader.dispose()
+        _scan(text)
+        nodes = _lazy_nodes(text)
+        for index, data in enumerate(yaml.load_all(text, Loader=_Loader), start=1):
+            yield _Document(Source(file, index), data, functools.partial(_nth, nodes, index - 1))
     except _Invalid as exc:
-        problems.append(Problem(str(exc), file=file, document=index or None, line=exc.line, path=exc.path))
+        document = exc.document or index or None
+        problems.append(Problem(str(exc), file=file, document=document, line=exc.line, path=exc.path))
     except yaml.MarkedYAMLError as exc:
         line = _mark_line(exc.problem_mark)
         message = f"invalid YAML: {exc.problem or exc.context}"
-        problems.append(Problem(message, file=file, document=index or None, line=line))
+        problems.append(Problem(message, file=file, document=index + 1, line=line))
     except yaml.YAMLError as exc:
-        problems.append(Problem(f"invalid YAML: {exc}", file=file, document=index or None))
+        problems.append(Problem(f"invalid YAML: {exc}", file=file, document=index + 1))
+
+
+def _nth(nodes: Callable[[], list[yaml.Node]], index: int) -> yaml.Node:
+    return nodes()[index]
+
+
+def _lazy_nodes(text: str) -> Callable[[], list[yaml.Node]]:
+    """The documents' node trees, composed only if an error needs a line number."""
+    cache: list[list[yaml.Node]] = []
+
+    def nodes() -> list[yaml.Node]:
+        if not cache:
+            cache.append(list(yaml.compose_all(text, Loader=_Loader)))
+        return cache[0]
+
+    return nodes
 
 
 def _decode(raw: bytes) -> str:
@@ -201,50 +213,60 @@ def _json(text: str) -> Any:
         raise _Invalid(f"document nests deeper than {MAX_DEPTH} levels") from None
 
 
-def _check_depth(text: str) -> None:
-    depth = 0
+@dataclass
+class _Open:
+    """A collection being read: its anchor, the count when it opened, and for a mapping its keys."""
+
+    anchor: str | None
+    start: int
+    keys: dict[str, int] | None
+    expect_key: bool = True
+
+
+def _scan(text: str) -> None:
+    """One pass over the event stream, before anything is composed: nesting depth, alias
+    expansion (each alias counts at its anchor's expanded size) and duplicate keys."""
+    document = expanded = 0
+    anchors: dict[str, int] = {}
+    stack: list[_Open] = []
     for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise _Invalid(
-                    f"document nests deeper than {MAX_DEPTH} levels", line=_mark_line(event.start_mark)
-                )
+        line = _mark_line(event.start_mark)
+        if isinstance(event, yaml.DocumentStartEvent):
+            document, expanded, anchors = document + 1, 0, {}
         elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+            closed = stack.pop()
+            if closed.anchor:
+                anchors[closed.anchor] = expanded - closed.start
+        elif isinstance(event, yaml.NodeEvent):
+            _check_key(event, stack, document, line)
+            expanded += anchors.get(event.anchor or "", 1) if isinstance(event, yaml.AliasEvent) else 1
+            if expanded > MAX_NODES:
+                message = f"document expands through aliases to more values than the limit of {MAX_NODES}"
+                raise _Invalid(message, line=line, document=document)
+            if isinstance(event, yaml.ScalarEvent) and event.anchor:
+                anchors[event.anchor] = 1
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(stack) >= MAX_DEPTH:
+                    raise _Invalid(
+                        f"document nests deeper than {MAX_DEPTH} levels", line=line, document=document
+                    )
+                keys: dict[str, int] | None = {} if isinstance(event, yaml.MappingStartEvent) else None
+                stack.append(_Open(event.anchor, expanded - 1, keys))
 
 
-def _check_expansion(node: yaml.Node) -> None:
-    """Size of the document with aliases expanded, counted on the shared graph in linear time."""
-    sizes: dict[int, int] = {}
-
-    def size(n: yaml.Node) -> int:
-        if id(n) not in sizes:
-            children: list[yaml.Node] = []
-            if isinstance(n, yaml.SequenceNode):
-                children = n.value
-            elif isinstance(n, yaml.MappingNode):
-                _check_duplicate_keys(n)
-                children = [part for pair in n.value for part in pair]
-            sizes[id(n)] = 1 + sum(size(c) for c in children)
-        return sizes[id(n)]
-
-    total = size(node)
-    if total > MAX_NODES:
-        raise _Invalid(
-            f"document expands to {total} values through aliases, over the limit of {MAX_NODES}",
-            line=_mark_line(node.start_mark),
-        )
-
-
-def _check_duplicate_keys(node: yaml.MappingNode) -> None:
-    seen: dict[str, int] = {}
-    for key, _ in node.value:
-        if isinstance(key, yaml.ScalarNode):
-            line = _mark_line(key.start_mark) or 0
-            if key.value in seen:
-                raise _Invalid(f"duplicate key {key.value!r} (first at line {seen[key.value]})", line=line)
-            seen[key.value] = line
+def _check_key(event: yaml.NodeEvent, stack: list[_Open], document: int, line: int | None) -> None:
+    if not stack or stack[-1].keys is None:
+        return
+    mapping = stack[-1]
+    if mapping.expect_key and isinstance(event, yaml.ScalarEvent):
+        first = mapping.keys.get(event.value) if mapping.keys is not None else None
+        if first is not None:
+            raise _Invalid(
+                f"duplicate key {event.value!r} (first at line {first})", line=line, document=document
+            )
+        if mapping.keys is not None:
+            mapping.keys[event.value] = line or 0
+    mapping.expect_key = not mapping.expect_key
 
 
 # --- validation ----------------------------------------------------------------
@@ -252,7 +274,7 @@ def _check_duplicate_keys(node: yaml.MappingNode) -> None:
 
 def _validate(document: _Document, problems: list[Problem]) -> Desired | None:
     def report(message: str, path: str = "", hint: str = "", loc: tuple[Any, ...] = ()) -> None:
-        line = _line(document.node, loc)
+        line = _line(document.node(), loc)
         problems.append(
             Problem(
                 message,

@@ -33,8 +33,11 @@ log = structlog.get_logger("reconciler.retry")
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 8
-    initial_wait: float = 0.2
-    max_wait: float = 20.0
+    # Pacing under throttling is the adaptive write limit's job (throttle.py); a per-call
+    # backoff only spreads retries out. A low cap keeps one unlucky streak of failures
+    # from setting the wall time of a whole apply (bench scenario 4).
+    initial_wait: float = 0.1
+    max_wait: float = 2.0
     run_budget: float = 600.0
 
 

@@ -29,7 +29,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .throttle import TokenBucket
@@ -67,6 +67,7 @@ _REAL_CODES = {
     "GatewayRouteNameAlreadyTaken": (409, "ConflictException"),
 }
 READ_PREFIXES = ("List", "Describe")
+CONTROL = "/_sandbox/"
 
 
 def operation_of(method: str, path: str) -> str:
@@ -100,14 +101,14 @@ class Stats:
     """Every request the sandbox answered, by operation and status."""
 
     calls: Counter[tuple[str, int]] = field(default_factory=Counter)
-    first_write_at: float | None = None
+    writes_at: list[float] = field(default_factory=list)  # wall-clock time of each write answered
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, operation: str, status: int) -> None:
         with self.lock:
             self.calls[(operation, status)] += 1
-            if self.first_write_at is None and is_write(operation):
-                self.first_write_at = time.monotonic()
+            if is_write(operation):
+                self.writes_at.append(time.time())
 
     def operations(self) -> Counter[str]:
         with self.lock:
@@ -122,7 +123,12 @@ class Stats:
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()
-            self.first_write_at = None
+            self.writes_at.clear()
+
+    def as_json(self) -> dict[str, Any]:
+        with self.lock:
+            calls = [[op, status, n] for (op, status), n in sorted(self.calls.items())]
+            return {"calls": calls, "writes_at": list(self.writes_at)}
 
 
 def is_write(operation: str) -> bool:
@@ -138,6 +144,10 @@ class _Answer:
     @property
     def code(self) -> int:
         return int(self.status.split()[0])
+
+
+def _json_answer(document: dict[str, Any]) -> _Answer:
+    return _Answer("200 OK", [("Content-Type", "application/json")], json.dumps(document).encode())
 
 
 def _error(status: int, code: str, message: str) -> _Answer:
@@ -164,12 +174,37 @@ class RealismLayer:
             self._tokens.clear()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        operation = operation_of(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
+        path = environ.get("PATH_INFO", "")
+        operation = operation_of(environ["REQUEST_METHOD"], path)
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if path.startswith(CONTROL):
+            answer = self._control(path.removeprefix(CONTROL), environ, body)
+            start_response(answer.status, answer.headers)
+            return [answer.body]
         answer = self._answer(operation, environ, body)
         self.stats.record(operation, answer.code)
         start_response(answer.status, answer.headers)
         return [answer.body]
+
+    def _control(self, command: str, environ: Environ, body: bytes) -> _Answer:
+        """The sandbox's own API, for tests and benchmarks in another process."""
+        if command == "stats":
+            return _json_answer(self.stats.as_json())
+        if command == "reset":
+            self._upstream({**environ, "REQUEST_METHOD": "POST", "PATH_INFO": "/moto-api/reset"}, b"")
+            self.stats.reset()
+            self.forget()
+            return _json_answer({"reset": True})
+        if command == "realism":
+            for name, value in json.loads(body or b"{}").items():
+                if name not in Realism.__dataclass_fields__:
+                    return _error(400, "BadRequestException", f"unknown realism setting {name!r}")
+                setattr(self.realism, name, value)
+            with self._lock:
+                self._random = random.Random(self.realism.seed)
+            self._limit = TokenBucket(self.realism.write_rate) if self.realism.write_rate else None
+            return _json_answer(asdict(self.realism))
+        return _error(404, "NotFoundException", f"no sandbox command {command!r}")
 
     def _answer(self, operation: str, environ: Environ, body: bytes) -> _Answer:
         r = self.realism
@@ -347,12 +382,9 @@ class Sandbox:
 
     def reset(self) -> None:
         """Empty moto's state (it is global to the process), the counters and the token memory."""
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST", data=b"")
+        request = urllib.request.Request(f"{self.endpoint}{CONTROL}reset", method="POST", data=b"")
         with urllib.request.urlopen(request, timeout=10) as answer:
             answer.read()
-        self.stats.reset()
-        if self._app is not None:
-            self._app.forget()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -28,14 +28,18 @@ class TokenBucket:
         self._lock = threading.Lock()
 
     def acquire(self) -> float:
-        """Take one token, sleeping as long as needed; returns the seconds waited."""
-        with self._lock:
-            self._refill()
-            self._tokens -= 1
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        if wait > 0:
+        """Take one token, sleeping until there is one; returns the seconds waited.
+
+        Nothing is reserved: a waiter re-checks after its sleep, so a rate cut by a 429
+        holds back every waiting caller at once instead of after a queue of reservations.
+        """
+        waited = 0.0
+        while not self.try_acquire():
+            with self._lock:
+                wait = max(0.001, (1 - self._tokens) / self.rate)
             time.sleep(wait)
-        return wait
+            waited += wait
+        return waited
 
     def try_acquire(self) -> bool:
         """Take one token if one is there now (a server-side limit: refuse rather than wait)."""

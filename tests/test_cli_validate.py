@@ -31,7 +31,7 @@ def test_validate_reports_every_error_and_exits_1(tmp_path: Path) -> None:
     assert done.returncode == 1
     lines = done.stderr.splitlines()
     assert f"error: {tmp_path}/a.yaml:10 (document 1): spec.listeners[0].portMapping.protocol: " in lines[0]
-    assert lines[1].startswith(f"error: {tmp_path}/b.yaml:2: invalid YAML")
+    assert lines[1].startswith(f"error: {tmp_path}/b.yaml:2 (document 1): invalid YAML")
     assert lines[2].startswith(f"warning: {tmp_path}/c.yaml (document 1): metadata.virtualGateway")
     assert lines[3] == "2 error(s); nothing was changed."
 

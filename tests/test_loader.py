@@ -199,7 +199,7 @@ def test_every_problem_in_the_tree_is_reported_with_its_document(tmp_path: Path)
     found = [(Path(p.file).name, p.document, p.path) for p in errors(result.problems)]
     assert found == [
         ("a.yaml", 2, "spec.listeners[0].portMapping.port"),
-        ("b.yaml", None, ""),
+        ("b.yaml", 1, ""),
         ("c.yaml", 1, "spec"),
     ]
 
@@ -253,8 +253,7 @@ def test_file_over_the_size_cap(tmp_path: Path) -> None:
 
 def test_alias_bomb_is_refused_without_expanding_it(tmp_path: Path) -> None:
     problem = only_error(load(tmp_path, {"bomb.yaml": ALIAS_BOMB}))
-    assert "expands to" in problem.message
-    assert "over the limit of 100000" in problem.message
+    assert problem.message == "document expands through aliases to more values than the limit of 100000"
 
 
 def test_deep_nesting_is_refused_before_the_parser_recurses(tmp_path: Path) -> None:

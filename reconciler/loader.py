@@ -324,14 +324,8 @@ def _add(result: LoadResult, desired: Desired) -> None:
     state = result.state
     first = state.resources.get(desired.key)
     if first is not None:
-        result.problems.append(
-            Problem(
-                f"{desired.key} is defined twice: here and in {first.source}",
-                file=desired.source.file,
-                document=desired.source.document,
-                path="metadata.name",
-            )
-        )
+        message = f"{desired.key} is defined twice: here and in {first.source}"
+        result.problems.append(Problem.at(desired.source, message, "metadata.name"))
         return
     state.resources[desired.key] = desired
     state.scopes.add(desired.key.scope)
@@ -341,14 +335,9 @@ def _warn_orphan_routes(result: LoadResult) -> None:
     resources = result.state.resources
     for key, desired in resources.items():
         if key.kind == ROUTE and key.parent not in resources:
+            message = f"virtual gateway {key.gateway!r} is not in the manifests; it must exist live"
             result.problems.append(
-                Problem(
-                    f"virtual gateway {key.gateway!r} is not in the manifests; it must exist live",
-                    file=desired.source.file,
-                    document=desired.source.document,
-                    path="metadata.virtualGateway",
-                    severity=Severity.WARNING,
-                )
+                Problem.at(desired.source, message, "metadata.virtualGateway", Severity.WARNING)
             )
 
 

@@ -124,7 +124,9 @@ def _step(want: Desired, have: Live | None, options: Options, findings: list[Pro
     )
     if holder is not None and holder != options.owner:
         findings.append(
-            _problem(want, f"owned by reconciler owner {holder!r}, not {options.owner!r}; left alone")
+            Problem.at(
+                want.source, f"owned by reconciler owner {holder!r}, not {options.owner!r}; left alone"
+            )
         )
         return replace(base, reason=f"owned by {holder!r}", after=have.spec, tags_after=tags_before)
     spec_changes = changes(canonical(have.spec), canonical(want.spec), "spec")
@@ -231,8 +233,8 @@ def _preflight(desired: DesiredState, live: Mapping[Key, Live], plan: Plan) -> l
         assert parent is not None
         if parent not in final:
             found.append(
-                _problem(
-                    want,
+                Problem.at(
+                    want.source,
                     f"virtual gateway {key.gateway!r} exists neither in the manifests "
                     f"nor in mesh {key.scope}",
                     "metadata.virtualGateway",
@@ -240,7 +242,9 @@ def _preflight(desired: DesiredState, live: Mapping[Key, Live], plan: Plan) -> l
             )
             continue
         for f in model.route_findings(dict(want.spec), dict(final[parent])):
-            found.append(_problem(want, f.message, f.path, Severity.ERROR if f.error else Severity.WARNING))
+            found.append(
+                Problem.at(want.source, f.message, f.path, Severity.ERROR if f.error else Severity.WARNING)
+            )
     found += _quotas(final)
     return found
 
@@ -267,9 +271,3 @@ def _quotas(final: Mapping[Key, Any]) -> list[Problem]:
         if n > model.GATEWAYS_PER_MESH
     ]
     return out
-
-
-def _problem(want: Desired, message: str, path: str = "", severity: Severity = Severity.ERROR) -> Problem:
-    return Problem(
-        message, file=want.source.file, document=want.source.document, path=path, severity=severity
-    )

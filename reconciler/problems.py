@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from .resources import Source
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -21,6 +23,11 @@ class Problem:
     path: str = ""
     hint: str = ""
     severity: Severity = Severity.ERROR
+
+    @classmethod
+    def at(cls, source: Source, message: str, path: str = "", severity: Severity = Severity.ERROR) -> Problem:
+        """A problem with a resource, located where its manifest was written."""
+        return cls(message, file=source.file, document=source.document, path=path, severity=severity)
 
     @property
     def location(self) -> str:

@@ -15,10 +15,8 @@ from .resources import DesiredState, Key, Scope
 @dataclass(frozen=True)
 class Settings:
     options: Options = field(default_factory=Options)
-    scopes: frozenset[Scope] = field(
-        default_factory=frozenset
-    )  # meshes managed even with no manifest in them
-    concurrency: int = 8
+    # Meshes managed even when no manifest names them (so they can be pruned empty).
+    scopes: frozenset[Scope] = field(default_factory=frozenset)
 
 
 class Reconciler:

@@ -168,6 +168,7 @@ class RealismLayer:
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[str, _Answer]] = {}
         self._limit = TokenBucket(realism.write_rate) if realism.write_rate else None
+        self._quota_lock = threading.Lock()
 
     def forget(self) -> None:
         with self._lock:
@@ -229,10 +230,11 @@ class RealismLayer:
             environ, _routes_of(environ["PATH_INFO"]), "gatewayRoutes"
         ):
             return _error(409, "ResourceInUseException", "The virtual gateway still has gateway routes.")
-        over = self._over_quota(operation, environ)
-        if over:
-            return _error(400, "LimitExceededException", over)
-        answer = _translate(self._upstream(environ, body))
+        with self._quota_lock:  # count and create as one step, as the real service does
+            over = self._over_quota(operation, environ)
+            if over:
+                return _error(400, "LimitExceededException", over)
+            answer = _translate(self._upstream(environ, body))
         if token is not None and answer.code == 200:
             self._remember(operation, environ, body, token, answer)
         if fault == "lost" and write:

@@ -24,7 +24,7 @@ from .executor import Report
 from .live import LiveReader
 from .metrics import Metrics
 from .plan import Options, Plan, make_plan, owned_tags
-from .problems import Problem, Severity, errors
+from .problems import Problem, errors
 from .resources import Live, Scope
 from .retrying import RetryPolicy
 
@@ -61,6 +61,32 @@ def _parse_scope(_: Any, __: Any, values: tuple[str, ...]) -> frozenset[Scope]:
     return frozenset(scopes)
 
 
+def _tuning(
+    flag: str, kind: click.IntRange | click.FloatRange, default: float, help_: str
+) -> Callable[[F], F]:
+    """A numeric option whose default is the one the code uses (never written twice)."""
+    return click.option(flag, type=kind, default=default, show_default=True, help=help_)
+
+
+_LIMITS, _RETRY, _OPTIONS, _WATCH = Limits(), RetryPolicy(), Options(), WatchSettings()
+
+owner_option = click.option(
+    "--owner",
+    default=_OPTIONS.owner,
+    show_default=True,
+    help=f"Value of the {model.OWNER_TAG} tag that marks resources this reconciler manages.",
+)
+max_deletes_option = _tuning(
+    "--max-deletes",
+    click.IntRange(0),
+    _OPTIONS.max_deletes,
+    "Refuse to prune more than this many resources in one run.",
+)
+detailed_exitcode_option = click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when the plan (a dry run, or a diff) has changes."
+)
+
+
 def aws_options(fn: F) -> F:
     """Where and how to reach App Mesh; credentials come from the standard AWS chain only."""
     for option in reversed(
@@ -68,40 +94,32 @@ def aws_options(fn: F) -> F:
             click.option("--region", envvar="AWS_REGION", help="AWS region (default: the AWS chain's)."),
             click.option("--profile", envvar="AWS_PROFILE", help="AWS shared-config profile."),
             click.option("--endpoint-url", help="Any App Mesh-compatible endpoint, e.g. the sandbox's."),
-            click.option(
-                "--concurrency",
-                type=click.IntRange(1, 64),
-                default=16,
-                show_default=True,
-                help="API calls in flight at once.",
+            _tuning(
+                "--concurrency", click.IntRange(1, 64), _LIMITS.concurrency, "API calls in flight at once."
             ),
-            click.option(
+            _tuning(
                 "--read-rate",
-                type=click.FloatRange(min=0.1),
-                default=40.0,
-                show_default=True,
-                help="Client-side limit on read calls per second.",
+                click.FloatRange(min=0.1),
+                _LIMITS.read_rate,
+                "Client-side limit on read calls per second.",
             ),
-            click.option(
+            _tuning(
                 "--write-rate",
-                type=click.FloatRange(min=0.1),
-                default=8.0,
-                show_default=True,
-                help="Starting and highest write calls per second (backs off on 429).",
+                click.FloatRange(min=0.1),
+                _LIMITS.write_rate,
+                "Starting and highest write calls per second (backs off on 429).",
             ),
-            click.option(
+            _tuning(
                 "--max-attempts",
-                type=click.IntRange(1, 50),
-                default=8,
-                show_default=True,
-                help="Attempts per API call on throttling, 5xx and dropped connections.",
+                click.IntRange(1, 50),
+                _RETRY.max_attempts,
+                "Attempts per API call on throttling, 5xx and dropped connections.",
             ),
-            click.option(
+            _tuning(
                 "--retry-budget",
-                type=click.FloatRange(min=1),
-                default=600.0,
-                show_default=True,
-                help="Seconds one run may spend retrying before giving up.",
+                click.FloatRange(min=1),
+                _RETRY.run_budget,
+                "Seconds one run may spend retrying before giving up.",
             ),
             click.option(
                 "--log-level",
@@ -131,21 +149,10 @@ def aws_options(fn: F) -> F:
 @manifests_option
 @click.option("--dry-run", is_flag=True, help="Read live state and print the plan; change nothing.")
 @_output_option("text", "json", "markdown")
-@click.option(
-    "--owner",
-    default="default",
-    show_default=True,
-    help=f"Value of the {model.OWNER_TAG} tag that marks resources this reconciler manages.",
-)
+@owner_option
 @click.option("--prune", is_flag=True, help="Delete owned resources that are absent from the manifests.")
 @click.option("--allow-empty", is_flag=True, help="Let an empty manifest set (for a mesh) prune.")
-@click.option(
-    "--max-deletes",
-    type=click.IntRange(0),
-    default=10,
-    show_default=True,
-    help="Refuse to prune more than this many resources in one run.",
-)
+@max_deletes_option
 @click.option(
     "--mesh",
     "meshes",
@@ -154,43 +161,40 @@ def aws_options(fn: F) -> F:
     metavar="MESH[@OWNER]",
     help="Also manage this mesh when no manifest names it (for pruning it empty). Repeatable.",
 )
-@click.option("--detailed-exitcode", is_flag=True, help="With --dry-run: exit 2 when the plan has changes.")
+@detailed_exitcode_option
 @click.option(
     "--watch", is_flag=True, help="Run as a daemon: apply on every manifest change and on a resync."
 )
-@click.option(
+@_tuning(
     "--resync-interval",
-    type=click.FloatRange(min=1),
-    default=300.0,
-    show_default=True,
-    help="--watch: seconds between full rescans that also put back drift.",
+    click.FloatRange(min=1),
+    _WATCH.resync,
+    "--watch: seconds between full rescans that also put back drift.",
 )
-@click.option(
+@_tuning(
     "--debounce",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="--watch: seconds of quiet after a file event before reconciling.",
+    click.FloatRange(min=0),
+    _WATCH.debounce,
+    "--watch: seconds of quiet after a file event before reconciling.",
 )
 @click.option(
     "--watch-mode",
     type=click.Choice(["auto", "poll"]),
-    default="auto",
+    default=_WATCH.mode,
     show_default=True,
     help="--watch: inotify (auto) or polling, for volumes that deliver no events.",
 )
 @click.option(
     "--metrics-addr",
-    default="0.0.0.0:8080",
+    default=_WATCH.metrics_addr,
     show_default=True,
     help="--watch: HOST:PORT serving /healthz, /readyz and /metrics.",
 )
-@click.option(
+@_tuning(
     "--grace-period",
-    type=click.FloatRange(min=0),
-    default=25.0,
-    show_default=True,
-    help="--watch: seconds to finish in-flight calls after SIGTERM before exiting.",
+    click.FloatRange(min=0),
+    _WATCH.grace,
+    "--watch: seconds to finish in-flight calls after SIGTERM before exiting.",
 )
 @aws_options
 @click.pass_context
@@ -217,8 +221,7 @@ def _watch(params: dict[str, Any]) -> int:
             stopping=threading.Event(),
         )
     except ApiError as exc:
-        click.echo(click.style(f"error: {exc.describe()}", fg="red"), err=True)
-        return EXIT_ERROR
+        return _api_error(exc)
     settings = WatchSettings(
         params["resync_interval"],
         params["debounce"],
@@ -257,15 +260,12 @@ def _reconcile_once(**params: Any) -> int:
         plan = reconciler.plan(result.state)
         if params["dry_run"] or plan.blocked or not plan.has_changes:
             click.echo(_render(plan, output, params["owner"]))
-            if plan.blocked:
-                return EXIT_ERROR
-            return EXIT_CHANGES if params["detailed_exitcode"] and plan.has_changes else EXIT_OK
+            return _plan_exit_code(plan, params["detailed_exitcode"])
         if output == "text":
             click.echo(_render(plan, output, params["owner"]))
         report = apply_with_progress(reconciler, plan)
     except ApiError as exc:
-        click.echo(click.style(f"error: {exc.describe()}", fg="red"), err=True)
-        return EXIT_ERROR
+        return _api_error(exc)
     if output == "json":
         click.echo(render.apply_json(plan, report, params["owner"]))
     else:
@@ -277,10 +277,10 @@ def _reconcile_once(**params: Any) -> int:
 @click.argument("base", type=click.Path(path_type=Path, exists=True))
 @click.argument("head", type=click.Path(path_type=Path, exists=True))
 @_output_option("text", "json", "markdown")
-@click.option("--owner", default="default", show_default=True, help="Owner the plan is made for.")
+@owner_option
 @click.option("--prune", is_flag=True, help="Show what --prune would delete.")
-@click.option("--max-deletes", type=click.IntRange(0), default=10, show_default=True)
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
+@max_deletes_option
+@detailed_exitcode_option
 def diff(
     *, base: Path, head: Path, output: str, owner: str, prune: bool, max_deletes: int, detailed_exitcode: bool
 ) -> None:
@@ -302,9 +302,7 @@ def diff(
     options = Options(owner, prune, allow_empty=True, max_deletes=max_deletes)
     plan = make_plan(loaded["HEAD"].state, live, options)
     click.echo(_render(plan, output, owner))
-    if plan.blocked:
-        sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_CHANGES if detailed_exitcode and plan.has_changes else EXIT_OK)
+    sys.exit(_plan_exit_code(plan, detailed_exitcode))
 
 
 @main.command()
@@ -322,8 +320,7 @@ def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, **params:
     try:
         live = LiveReader(_connect(params)).read({scope}, want_tags=lambda _key: True)
     except ApiError as exc:
-        click.echo(click.style(f"error: {exc.describe()}", fg="red"), err=True)
-        sys.exit(EXIT_ERROR)
+        sys.exit(_api_error(exc))
     if gateway:
         live = {k: v for k, v in live.items() if k.gateway == gateway}
     files = exporter.write(live, output_dir)
@@ -333,6 +330,13 @@ def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, **params:
     _echo_problems(check.problems)
     click.echo(f"{len(live)} resource(s) from mesh {scope} in {len(files)} file(s).")
     sys.exit(EXIT_OK if check.ok else EXIT_ERROR)
+
+
+def _plan_exit_code(plan: Plan, detailed: bool) -> int:
+    """PRODUCT.md §2: 1 for a plan with errors, 2 for changes with --detailed-exitcode, else 0."""
+    if plan.blocked:
+        return EXIT_ERROR
+    return EXIT_CHANGES if detailed and plan.has_changes else EXIT_OK
 
 
 def _render(plan: Plan, output: str, owner: str) -> str:
@@ -453,10 +457,14 @@ def _problems_document(problems: list[Problem]) -> dict[str, Any]:
     }
 
 
+def _api_error(exc: ApiError) -> int:
+    click.echo(click.style(f"error: {exc.describe()}", fg="red"), err=True)
+    return EXIT_ERROR
+
+
 def _echo_problems(problems: list[Problem]) -> None:
     for problem in problems:
-        colour = "red" if problem.severity is Severity.ERROR else "yellow"
-        click.echo(click.style(str(problem), fg=colour), err=True)
+        click.echo(render.styled_problem(problem), err=True)
     found = errors(problems)
     if found:
         click.echo(f"{len(found)} error(s); nothing was changed.", err=True)

@@ -69,7 +69,7 @@ def text(plan: Plan) -> str:
         lines.append("")
     if not changed:
         lines.append("No changes. App Mesh matches the manifests.\n")
-    lines += [_styled_problem(p) for p in plan.findings]
+    lines += [styled_problem(p) for p in plan.findings]
     if plan.findings:
         lines.append("")
     lines.append(summary_line(plan))
@@ -78,7 +78,7 @@ def text(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def _styled_problem(problem: Problem) -> str:
+def styled_problem(problem: Problem) -> str:
     return click.style(str(problem), fg="red" if problem.severity is Severity.ERROR else "yellow")
 
 

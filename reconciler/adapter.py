@@ -135,18 +135,11 @@ class AppMesh:
         params = _scope_params(scope)
         if kind == ROUTE:
             params["virtualGatewayName"] = gateway
-        token: str | None = None
-        while True:
-            page = self._call(
-                f"list_{ops.noun}s", False, str(scope), **params, **({"nextToken": token} if token else {})
-            )
+        for page in self._pages(f"list_{ops.noun}s", str(scope), **params):
             for item in page.get(ops.list_key, []):
                 name = item[ops.name_param]
                 key = Key.gateway_key(scope, name) if kind == GATEWAY else Key.route_key(scope, gateway, name)
                 yield Summary(key, item["arn"], int(item["version"]), str(item.get("lastUpdatedAt", "")))
-            token = page.get("nextToken")
-            if not token:
-                return
 
     def describe(self, key: Key) -> Live:
         ops = _OPS[key.kind]
@@ -154,20 +147,8 @@ class AppMesh:
         return _live(key, answer[ops.data_key])
 
     def tags(self, arn: str) -> dict[str, str]:
-        out: dict[str, str] = {}
-        token: str | None = None
-        while True:
-            page = self._call(
-                "list_tags_for_resource",
-                False,
-                arn,
-                resourceArn=arn,
-                **({"nextToken": token} if token else {}),
-            )
-            out.update({t["key"]: t["value"] for t in page.get("tags", [])})
-            token = page.get("nextToken")
-            if not token:
-                return out
+        pages = self._pages("list_tags_for_resource", arn, resourceArn=arn)
+        return {t["key"]: t["value"] for page in pages for t in page.get("tags", [])}
 
     # --- writes --------------------------------------------------------------
 
@@ -210,6 +191,16 @@ class AppMesh:
             self._call("create_mesh", True, str(scope), meshName=scope.mesh)
 
     # --- the one call path -------------------------------------------------------
+
+    def _pages(self, operation: str, resource: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every page of a List call, following nextToken."""
+        token: str | None = None
+        while True:
+            page = self._call(operation, False, resource, **params, **({"nextToken": token} if token else {}))
+            yield page
+            token = page.get("nextToken")
+            if not token:
+                return
 
     def _call(self, operation: str, write: bool, resource: str, **params: Any) -> dict[str, Any]:
         bucket = self.writes if write else self.reads

@@ -9,7 +9,6 @@ a retried or replayed call is the same call.
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -25,7 +24,8 @@ from .diff import canonical
 from .errors import ApiError, Failure
 from .live import LiveReader
 from .plan import Action, Plan, Step, comparable_tags
-from .resources import GATEWAY, ROUTE, Key, Live, Scope
+from .resources import GATEWAY, ROUTE, Key, Scope
+from .threads import parallel_map, submit
 
 log = structlog.get_logger("reconciler.apply")
 
@@ -97,12 +97,7 @@ class Executor:
             def release() -> None:
                 for key in sorted(k for k, deps in waiting.items() if not deps):
                     del waiting[key]
-                    if self.mesh.retrier.stopping.is_set():
-                        record(
-                            Outcome(key, steps[key].summary_action, Status.SKIPPED, "skipped: shutting down")
-                        )
-                    else:
-                        running[pool.submit(contextvars.copy_context().run, self._run, steps[key])] = key
+                    running[submit(pool, self._run, steps[key])] = key
 
             release()
             while running:
@@ -139,9 +134,7 @@ class Executor:
         def present(group: tuple[Scope, str, str]) -> set[Key]:
             return {summary.key for summary in self.mesh.summaries(*group)}
 
-        with ThreadPoolExecutor(max_workers=self.mesh.workers) as pool:
-            listed = pool.map(lambda g: contextvars.copy_context().run(present, g), groups)
-            found = dict(zip(groups, listed, strict=True))
+        found = dict(zip(groups, parallel_map(present, groups, self.mesh.workers), strict=True))
         for group, outcomes in sorted(groups.items(), key=lambda kv: str(kv[0])):
             for outcome in outcomes:
                 if outcome.key not in found[group]:
@@ -185,17 +178,13 @@ class Executor:
             return self._delete(step)
         if Action.CREATE in step.actions:
             return self._create(step, salt)
-        live = self._live_of(step)
-        if Action.UPDATE in step.actions:
-            live = self._update(step.key, step.after or {}, live.version, live)
-        if Action.TAG in step.actions:
-            self._tags(live.arn, step.tags_before or {}, step.tags_after or {})
-        return step.reason
-
-    def _live_of(self, step: Step) -> Live:
         assert step.arn is not None
-        assert step.version is not None
-        return Live(step.key, step.before or {}, step.arn, step.version, step.tags_before)
+        assert step.version is not None  # planned against a live resource
+        if Action.UPDATE in step.actions:
+            self._update(step.key, step.after or {}, step.version)
+        if Action.TAG in step.actions:
+            self._tags(step.arn, step.tags_before or {}, step.tags_after or {})
+        return step.reason
 
     def _create(self, step: Step, salt: int) -> str:
         spec, tags = step.after or {}, step.tags_after or {}
@@ -215,15 +204,13 @@ class Executor:
         live_tags = self.mesh.tags(live.arn)
         updated = canonical(live.spec) != canonical(step.after or {})
         if updated:
-            live = self._update(step.key, step.after or {}, live.version, live)
+            self._update(step.key, step.after or {}, live.version)
         self._tags(live.arn, live_tags, step.tags_after or {})
         return "already existed; " + ("updated to match" if updated else "it matched") + " and adopted"
 
-    def _update(self, key: Key, spec: Mapping[str, Any], version: int, live: Live) -> Live:
+    def _update(self, key: Key, spec: Mapping[str, Any], version: int) -> None:
         token = client_token("update", key, {"spec": spec}, version)
-        updated = self.mesh.update(key, spec, token)
-        self.reader.forget(live.arn)
-        return updated
+        self.reader.forget(self.mesh.update(key, spec, token).arn)
 
     def _tags(self, arn: str, before: Mapping[str, str], after: Mapping[str, str]) -> None:
         current = comparable_tags(before)

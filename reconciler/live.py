@@ -8,14 +8,13 @@ decision needs them for, and cached the same way.
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from .adapter import AppMesh, Summary
 from .errors import ApiError, Failure
 from .resources import GATEWAY, ROUTE, Key, Live, Scope
+from .threads import parallel_map
 
 _Stamp = tuple[int, str]
 
@@ -29,10 +28,8 @@ class LiveReader:
     def read(self, scopes: Iterable[Scope], want_tags: Callable[[Key], bool]) -> dict[Key, Live]:
         """Live state of every gateway and route in ``scopes``."""
         summaries = [s for scope in sorted(scopes) for s in self._list_scope(scope)]
-        with ThreadPoolExecutor(max_workers=self.mesh.workers) as pool:
-            context = contextvars.copy_context
-            found = pool.map(lambda s: context().run(self._resolve, s, want_tags(s.key)), summaries)
-            return {live.key: live for live in found if live is not None}
+        found = parallel_map(lambda s: self._resolve(s, want_tags(s.key)), summaries, self.mesh.workers)
+        return {live.key: live for live in found if live is not None}
 
     def forget(self, arn: str) -> None:
         """Drop what the executor just changed (a tag change keeps the version); the next read asks again."""
@@ -53,14 +50,10 @@ class LiveReader:
                     operation=exc.operation,
                 ) from None
             raise
-        with ThreadPoolExecutor(max_workers=self.mesh.workers) as pool:
-            routes = pool.map(
-                lambda g: contextvars.copy_context().run(
-                    list, self.mesh.summaries(scope, ROUTE, g.key.gateway)
-                ),
-                gateways,
-            )
-            return gateways + [r for batch in routes for r in batch]
+        routes = parallel_map(
+            lambda g: list(self.mesh.summaries(scope, ROUTE, g.key.gateway)), gateways, self.mesh.workers
+        )
+        return gateways + [r for batch in routes for r in batch]
 
     def _resolve(self, summary: Summary, with_tags: bool) -> Live | None:
         stamp = (summary.version, summary.stamp)

@@ -23,8 +23,8 @@ import structlog
 from . import loader
 from .engine import Reconciler
 from .errors import ApiError
+from .executor import Status
 from .metrics import Metrics, serve
-from .plan import Action
 from .problems import errors
 from .resources import DesiredState
 from .watcher import Trigger, Watcher
@@ -56,7 +56,6 @@ class Daemon:
         self._desired: DesiredState | None = None
         self._digest = ""
         self._problems: list[str] = []
-        self._finished_one = False
         self._watch_ok = True
         self._last: dict[str, Any] = {}
 
@@ -129,13 +128,12 @@ class Daemon:
         except ApiError as exc:
             log.error("reconcile.failed", reason=reason, error=exc.describe(), error_code=exc.code)
             result = "failure"
-        self._last = {"result": result, "reason": reason, "at": time.time()}
+        self._last = {"result": result, "reason": reason, "at": time.time()}  # set once a run finished
         if result != "skipped":
             self.metrics.reconciles.labels(result).inc()
             self.metrics.duration.observe(time.monotonic() - started)
         if result == "success":
             self.metrics.last_success.set_to_current_time()
-        self._finished_one = True
         structlog.contextvars.clear_contextvars()
 
     def _run(self, reason: str) -> str:
@@ -148,6 +146,8 @@ class Daemon:
             self._desired, self._digest = loaded.state, loaded.digest
         if self._desired is None:
             return "invalid"
+        # With invalid manifests the last good state is still applied, but the run counts as invalid.
+        done = "success" if loaded is not None else "invalid"
         plan = self.reconciler.plan(self._desired)
         for step in plan.steps:
             for action in step.actions:
@@ -155,20 +155,16 @@ class Daemon:
         for finding in plan.findings:
             log.warning("plan.finding", finding=str(finding))
         if plan.blocked:
-            log.error("reconcile.blocked", errors=[str(p) for p in plan.findings])
+            log.error("reconcile.blocked", reason="the plan has errors; nothing applied")
             return "failure"
-        changed = [s for s in plan.steps if s.actions]
         log.info("reconcile.planned", reason=reason, **plan.counts())
-        if not changed:
-            return "success" if loaded is not None else "invalid"
+        if not plan.has_changes:
+            return done
         report = self.reconciler.apply(plan)
         if unchanged or loaded is None:
-            done = sum(1 for o in report.outcomes if o.status.value == "done" and o.action is not Action.NOOP)
-            self.metrics.drift.inc(done)
+            self.metrics.drift.inc(report.count(Status.DONE))
         log.info("reconcile.applied", ok=report.ok, outcomes=len(report.outcomes))
-        if not report.ok:
-            return "failure"
-        return "success" if loaded is not None else "invalid"
+        return done if report.ok else "failure"
 
     def _load(self) -> loader.LoadResult | None:
         """The current snapshot, read from one real path; None (and reported) when invalid."""
@@ -199,7 +195,7 @@ class Daemon:
         }
 
     def readyz(self) -> tuple[bool, dict[str, Any]]:
-        if not self._finished_one:
+        if not self._last:
             return False, {"reason": "the first reconcile has not finished"}
         if self._problems:
             return False, {

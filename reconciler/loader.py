@@ -2,9 +2,11 @@
 
 All problems in the tree are collected in one pass so a user fixes them in one
 round. Hostile input is bounded before it can cost memory or crash the parser: a
-size cap per file, a nesting cap checked on the event stream (libyaml's composer
-recurses in C and would overflow the stack), and a cap on the size of a document
-once aliases are expanded (checked on the node graph without expanding it).
+size cap per file, then one pass over the event stream, before anything is composed,
+checks nesting depth (libyaml's composer recurses in C and would overflow the
+stack), the size of a document once aliases are expanded (without expanding them)
+and duplicate keys. Node trees, for line numbers, are composed only for documents
+that have an error.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ def _step(want: Desired, have: Live | None, options: Options, findings: list[Pro
             "absent from App Mesh",
             after=want.spec,
             tags_after=tags_after,
-            changes=_whole(None, canonical(want.spec), tags_after),
+            changes=_whole(canonical(want.spec), tags_after, appears=True),
             source=want.source,
         )
     tags_before = comparable_tags(have.tags or {})
@@ -169,7 +169,7 @@ def _prune(
                 f"absent from the manifests and owned by {options.owner!r}",
                 before=have.spec,
                 tags_before=tags,
-                changes=_whole(canonical(have.spec), None, tags),
+                changes=_whole(canonical(have.spec), tags, appears=False),
                 arn=have.arn,
                 version=have.version,
             )
@@ -177,11 +177,10 @@ def _prune(
     return _guard_deletes(steps, desired, options, findings)
 
 
-def _whole(before: Any, after: Any, tags: Mapping[str, str]) -> tuple[Change, ...]:
-    """Every field of a resource that appears or disappears whole."""
-    value = after if after is not None else before
-    fields = leaves(value, "spec") + leaves(dict(tags), "tags")
-    return tuple(Change(p, v if after is None else None, v if after is not None else None) for p, v in fields)
+def _whole(spec: Any, tags: Mapping[str, str], *, appears: bool) -> tuple[Change, ...]:
+    """Every field of a resource that is created (appears) or deleted, as field changes."""
+    fields = leaves(spec, "spec") + leaves(dict(tags), "tags")
+    return tuple(Change(p, None, v) if appears else Change(p, v, None) for p, v in fields)
 
 
 def _delete_blocker(key: Key, desired: DesiredState, live: Mapping[Key, Live], deletable: set[Key]) -> str:

@@ -164,11 +164,18 @@ class RealismLayer:
         self.app = app
         self.realism = realism
         self.stats = stats
-        self._random = random.Random(realism.seed)
         self._lock = threading.Lock()
-        self._tokens: dict[str, tuple[str, _Answer]] = {}
-        self._limit = TokenBucket(realism.write_rate) if realism.write_rate else None
         self._quota_lock = threading.Lock()
+        self._tokens: dict[str, tuple[str, _Answer]] = {}
+        self._random = random.Random()
+        self._limit: TokenBucket | None = None
+        self._configure()
+
+    def _configure(self) -> None:
+        """Derive the fault dice and the service-side write limit from ``realism``."""
+        with self._lock:
+            self._random = random.Random(self.realism.seed)
+            self._limit = TokenBucket(self.realism.write_rate) if self.realism.write_rate else None
 
     def forget(self) -> None:
         with self._lock:
@@ -201,9 +208,7 @@ class RealismLayer:
                 if name not in Realism.__dataclass_fields__:
                     return _error(400, "BadRequestException", f"unknown realism setting {name!r}")
                 setattr(self.realism, name, value)
-            with self._lock:
-                self._random = random.Random(self.realism.seed)
-            self._limit = TokenBucket(self.realism.write_rate) if self.realism.write_rate else None
+            self._configure()
             return _json_answer(asdict(self.realism))
         return _error(404, "NotFoundException", f"no sandbox command {command!r}")
 

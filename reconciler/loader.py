@@ -177,6 +177,9 @@ def _parse(raw: bytes, file: str, is_json: bool, problems: list[Problem]) -> Ite
     except yaml.MarkedYAMLError as exc:
         line = _mark_line(exc.problem_mark)
         message = f"invalid YAML: {exc.problem or exc.context}"
+        if "maximum nesting depth" in str(exc.problem):
+            # libyaml >= 0.2.6 scans ahead and stops at its own depth limit before the guard sees an event.
+            message = f"document nests deeper than {MAX_DEPTH} levels"
         problems.append(Problem(message, file=file, document=index + 1, line=line))
     except yaml.YAMLError as exc:
         problems.append(Problem(f"invalid YAML: {exc}", file=file, document=index + 1))

@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ from .executor import Report
 from .live import LiveReader
 from .metrics import Metrics
 from .plan import Options, Plan, make_plan, owned_tags
-from .problems import Problem, errors
+from .problems import Problem, Severity, errors, warnings
 from .resources import Live, Scope
 from .retrying import RetryPolicy
 
@@ -257,7 +258,7 @@ def _reconcile_once(**params: Any) -> int:
     output = params["output"]
     try:
         reconciler = Reconciler(_connect(params), _settings(params))
-        plan = reconciler.plan(result.state)
+        plan = reconciler.plan(result.state, warnings(result.problems))
         if params["dry_run"] or plan.blocked or not plan.has_changes:
             click.echo(_render(plan, output, params["owner"]))
             return _plan_exit_code(plan, params["detailed_exitcode"])
@@ -300,7 +301,7 @@ def diff(
         for key, d in loaded["BASE"].state.resources.items()
     }
     options = Options(owner, prune, allow_empty=True, max_deletes=max_deletes)
-    plan = make_plan(loaded["HEAD"].state, live, options)
+    plan = make_plan(loaded["HEAD"].state, live, options, warnings(loaded["HEAD"].problems))
     click.echo(_render(plan, output, owner))
     sys.exit(_plan_exit_code(plan, detailed_exitcode))
 
@@ -360,9 +361,12 @@ def apply_with_progress(reconciler: Reconciler, plan: Plan) -> Report:
 @main.command()
 @manifests_option
 @_output_option("text", "json")
-def validate(manifests: Path, output: str) -> None:
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def validate(manifests: Path, output: str, strict: bool) -> None:
     """Check manifests offline (no AWS call); exit 1 if any problem is an error."""
     result = loader.load(manifests)
+    if strict:
+        result.problems = [replace(p, severity=Severity.ERROR) for p in result.problems]
     if output == "json":
         click.echo(json.dumps(_problems_document(result.problems), indent=2))
     else:
@@ -429,7 +433,7 @@ def _sandbox_demo(endpoint: str, manifests: Path) -> bool:
         mesh.create_mesh(scope)
     click.echo(f"; meshes: {', '.join(str(s) for s in sorted(result.state.scopes))}\n")
     reconciler = Reconciler(mesh, Settings())
-    plan = reconciler.plan(result.state)
+    plan = reconciler.plan(result.state, warnings(result.problems))
     click.echo(render.text(plan) + "\n")
     report = apply_with_progress(reconciler, plan)
     click.echo(render.report_text(report) + "\n")

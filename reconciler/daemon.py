@@ -25,7 +25,7 @@ from .engine import Reconciler
 from .errors import ApiError
 from .executor import Status
 from .metrics import Metrics, serve
-from .problems import errors
+from .problems import Problem, errors, warnings
 from .resources import DesiredState
 from .watcher import Trigger, Watcher
 
@@ -55,6 +55,7 @@ class Daemon:
         self.watcher = Watcher(manifests, self.trigger, settings.mode)
         self._desired: DesiredState | None = None
         self._digest = ""
+        self._notes: list[Problem] = []
         self._problems: list[str] = []
         self._watch_ok = True
         self._last: dict[str, Any] = {}
@@ -144,11 +145,12 @@ class Daemon:
             return "skipped"
         if loaded is not None:
             self._desired, self._digest = loaded.state, loaded.digest
+            self._notes = warnings(loaded.problems)
         if self._desired is None:
             return "invalid"
         # With invalid manifests the last good state is still applied, but the run counts as invalid.
         done = "success" if loaded is not None else "invalid"
-        plan = self.reconciler.plan(self._desired)
+        plan = self.reconciler.plan(self._desired, self._notes)
         for step in plan.steps:
             for action in step.actions:
                 self.metrics.actions.labels(action.value).inc()

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .model import SERVER_DEFAULTS, UNORDERED_LISTS
+from .model import SERVER_DEFAULTS, UNORDERED_LISTS, without_server_fills
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,11 @@ def canonical(value: Any, key: str = "") -> Any:
         items = [canonical(v) for v in value]
         return sorted(items, key=_sort_key) if key in UNORDERED_LISTS else items
     return value
+
+
+def canonical_spec(spec: Mapping[str, Any]) -> Any:
+    """The comparable form of a whole spec, with what the service fills in by itself removed."""
+    return canonical(without_server_fills(spec))
 
 
 def _sort_key(value: Any) -> str:

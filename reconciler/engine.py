@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .adapter import AppMesh
 from .executor import Executor, Outcome, Report
 from .live import LiveReader
 from .plan import Options, Plan, make_plan
+from .problems import Problem
 from .resources import DesiredState, Key, Scope
 
 
@@ -26,7 +27,7 @@ class Reconciler:
         self.reader = LiveReader(mesh)
         self.executor = Executor(mesh, self.reader)
 
-    def plan(self, desired: DesiredState) -> Plan:
+    def plan(self, desired: DesiredState, notes: Sequence[Problem] = ()) -> Plan:
         options = self.settings.options
 
         def want_tags(key: Key) -> bool:
@@ -35,7 +36,7 @@ class Reconciler:
 
         self.mesh.retrier.new_run()  # the time budget covers one run: its reads and its writes
         live = self.reader.read(desired.scopes | self.settings.scopes, want_tags)
-        return make_plan(desired, live, options)
+        return make_plan(desired, live, options, notes)
 
     def apply(self, plan: Plan, on_done: Callable[[Outcome], None] | None = None) -> Report:
         return self.executor.apply(plan, on_done)

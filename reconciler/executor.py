@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from .adapter import AppMesh
-from .diff import canonical
+from .diff import canonical, canonical_spec
 from .errors import ApiError, Failure
 from .live import LiveReader
 from .plan import Action, Plan, Step, comparable_tags
@@ -202,7 +202,7 @@ class Executor:
         """409 on create: the resource exists (made out of band, or by a lost earlier answer)."""
         live = self.mesh.describe(step.key)
         live_tags = self.mesh.tags(live.arn)
-        updated = canonical(live.spec) != canonical(step.after or {})
+        updated = canonical_spec(live.spec) != canonical_spec(step.after or {})
         if updated:
             self._update(step.key, step.after or {}, live.version)
         self._tags(live.arn, live_tags, step.tags_after or {})

@@ -278,7 +278,13 @@ def _check_key(event: yaml.NodeEvent, stack: list[_Open], document: int, line: i
 
 
 def _validate(document: _Document, problems: list[Problem]) -> Desired | None:
-    def report(message: str, path: str = "", hint: str = "", loc: tuple[Any, ...] = ()) -> None:
+    def report(
+        message: str,
+        path: str = "",
+        hint: str = "",
+        loc: tuple[Any, ...] = (),
+        severity: Severity = Severity.ERROR,
+    ) -> None:
         line = _line(document.node(), loc)
         problems.append(
             Problem(
@@ -288,6 +294,7 @@ def _validate(document: _Document, problems: list[Problem]) -> Desired | None:
                 line=line,
                 path=path,
                 hint=hint,
+                severity=severity,
             )
         )
 
@@ -314,15 +321,18 @@ def _validate(document: _Document, problems: list[Problem]) -> Desired | None:
         for error in exc.errors():
             loc = tuple(error["loc"])
             message, hint = _explain(error, kind.manifest)
-            report(message, _dotted(loc), hint, loc)
+            report(message, model.dotted(loc), hint, loc)
         return None
+    spec = model.dump_spec(manifest.spec)
+    for finding in model.spec_warnings(kind.name, spec):
+        report(finding.message, finding.path, loc=finding.loc, severity=Severity.WARNING)
     meta = manifest.metadata
     scope = Scope(meta.mesh, meta.meshOwner or "")
     if isinstance(meta, model.GatewayRouteMetadata):
         key = Key.route_key(scope, meta.virtualGateway, meta.name)
     else:
         key = Key.gateway_key(scope, meta.name)
-    return Desired(key, model.dump_spec(manifest.spec), dict(meta.tags or {}), document.source)
+    return Desired(key, spec, dict(meta.tags or {}), document.source)
 
 
 def _add(result: LoadResult, desired: Desired) -> None:
@@ -421,13 +431,6 @@ def _line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 
 def _mark_line(mark: Any) -> int | None:
     return mark.line + 1 if mark is not None else None
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _type_name(value: Any) -> str:

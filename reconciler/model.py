@@ -9,6 +9,7 @@ engine (load, diff, apply, watch) sees specs only as plain JSON dicts produced b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -33,7 +34,7 @@ class _Shape(BaseModel):
 
 
 class _Union(_Shape):
-    """A structure botocore marks as a union: exactly one member is set."""
+    """A structure botocore marks as a union (``"union": true``): exactly one member is set."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> _Union:
@@ -43,14 +44,6 @@ class _Union(_Shape):
             found = ", ".join(members) or "none"
             raise ValueError(f"set exactly one of: {choices} (found: {found})")
         return self
-
-
-def _exclusive(value: _Shape, *members: str) -> None:
-    """Reject a value that sets more than one of ``members``."""
-    present = value.set_members()
-    found = [m for m in members if m in present]
-    if len(found) > 1:
-        raise ValueError(f"{' and '.join(found)} cannot both be set; choose one")
 
 
 # --- scalar and list shapes -------------------------------------------------
@@ -217,18 +210,6 @@ class VirtualGatewayListener(_Shape):
     portMapping: VirtualGatewayPortMapping
     tls: VirtualGatewayListenerTls | None = None
 
-    @model_validator(mode="after")
-    def _pool_matches_protocol(self) -> VirtualGatewayListener:
-        # The service rejects a connection pool of another protocol than the listener's.
-        if self.connectionPool is not None:
-            (pool,) = self.connectionPool.set_members()
-            if pool != self.portMapping.protocol:
-                raise ValueError(
-                    f"connectionPool.{pool} does not match the listener protocol "
-                    f"{self.portMapping.protocol!r}; use connectionPool.{self.portMapping.protocol}"
-                )
-        return self
-
 
 class JsonFormatRef(_Shape):
     key: JsonKey
@@ -257,16 +238,6 @@ class VirtualGatewaySpec(_Shape):
     backendDefaults: VirtualGatewayBackendDefaults | None = None
     listeners: list[VirtualGatewayListener]
     logging: VirtualGatewayLogging | None = None
-
-    @field_validator("listeners")
-    @classmethod
-    def _listeners_present(cls, listeners: list[VirtualGatewayListener]) -> list[VirtualGatewayListener]:
-        if not listeners:
-            raise ValueError("a virtual gateway needs at least one listener")
-        ports = [listener.portMapping.port for listener in listeners]
-        if len(set(ports)) != len(ports):
-            raise ValueError(f"two listeners use the same port: {sorted(ports)}")
-        return listeners
 
 
 # --- GatewayRouteSpec -------------------------------------------------------
@@ -298,22 +269,10 @@ class GatewayRouteHostnameMatch(_Shape):
     exact: ExactHostName | None = None
     suffix: SuffixHostname | None = None
 
-    @model_validator(mode="after")
-    def _exact_xor_suffix(self) -> GatewayRouteHostnameMatch:
-        if len(self.set_members()) != 1:
-            raise ValueError("a hostname match sets exactly one of: exact, suffix")
-        return self
-
 
 class MatchRange(_Shape):
     end: int
     start: int
-
-    @model_validator(mode="after")
-    def _ordered(self) -> MatchRange:
-        if self.start >= self.end:
-            raise ValueError(f"range start ({self.start}) must be less than end ({self.end})")
-        return self
 
 
 class GrpcMetadataMatchMethod(_Union):
@@ -353,21 +312,11 @@ class HttpGatewayRoutePrefixRewrite(_Shape):
     defaultPrefix: DefaultGatewayRouteRewrite | None = None
     value: HttpGatewayRoutePrefix | None = None
 
-    @model_validator(mode="after")
-    def _one_form(self) -> HttpGatewayRoutePrefixRewrite:
-        _exclusive(self, "defaultPrefix", "value")
-        return self
-
 
 class HttpGatewayRouteRewrite(_Shape):
     hostname: GatewayRouteHostnameRewrite | None = None
     path: HttpGatewayRoutePathRewrite | None = None
     prefix: HttpGatewayRoutePrefixRewrite | None = None
-
-    @model_validator(mode="after")
-    def _one_rewrite(self) -> HttpGatewayRouteRewrite:
-        _exclusive(self, "path", "prefix")
-        return self
 
 
 class HttpGatewayRouteAction(_Shape):
@@ -396,12 +345,6 @@ class HttpPathMatch(_Shape):
     exact: HttpPathExact | None = None
     regex: HttpPathRegex | None = None
 
-    @model_validator(mode="after")
-    def _exact_xor_regex(self) -> HttpPathMatch:
-        if len(self.set_members()) != 1:
-            raise ValueError("a path match sets exactly one of: exact, regex")
-        return self
-
 
 class QueryParameterMatch(_Shape):
     exact: str | None = None
@@ -424,28 +367,18 @@ class HttpGatewayRouteMatch(_Shape):
     prefix: str | None = None
     queryParameters: HttpQueryParameters | None = None
 
-    @model_validator(mode="after")
-    def _prefix_or_path(self) -> HttpGatewayRouteMatch:
-        if self.prefix is None and self.path is None:
-            raise ValueError("an HTTP match needs prefix or path")
-        _exclusive(self, "prefix", "path")
-        if self.prefix is not None and not self.prefix.startswith("/"):
-            raise ValueError(f"prefix must start with '/' (got {self.prefix!r})")
-        return self
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_is_a_path(cls, prefix: str | None) -> str | None:
+        # botocore, HttpGatewayRouteMatch.prefix: "This parameter must always start with /".
+        if prefix is not None and not prefix.startswith("/"):
+            raise ValueError(f"prefix must start with '/' (got {prefix!r})")
+        return prefix
 
 
 class HttpGatewayRoute(_Shape):
     action: HttpGatewayRouteAction
     match: HttpGatewayRouteMatch
-
-    @model_validator(mode="after")
-    def _rewrite_fits_match(self) -> HttpGatewayRoute:
-        rewrite = self.action.rewrite
-        if rewrite is not None and rewrite.prefix is not None and self.match.prefix is None:
-            raise ValueError("action.rewrite.prefix needs match.prefix")
-        if rewrite is not None and rewrite.path is not None and self.match.path is None:
-            raise ValueError("action.rewrite.path needs match.path")
-        return self
 
 
 class GatewayRouteSpec(_Shape):
@@ -456,6 +389,7 @@ class GatewayRouteSpec(_Shape):
 
     @model_validator(mode="after")
     def _one_route_type(self) -> GatewayRouteSpec:
+        # botocore, GatewayRouteSpec: "Specify one gateway route type."
         kinds = [m for m in self.set_members() if m != "priority"]
         if len(kinds) != 1:
             raise ValueError(
@@ -484,9 +418,10 @@ class _Metadata(_Shape):
     @classmethod
     def _no_reserved_tags(cls, tags: dict[str, str] | None) -> dict[str, str] | None:
         for key in tags or {}:
+            # AWS tagging rules: the aws: prefix is reserved and TagResource refuses it.
             if key.lower().startswith("aws:"):
                 raise ValueError(f"tag {key!r}: the aws: prefix is reserved by AWS")
-            if key == OWNER_TAG:
+            if key == OWNER_TAG:  # PRODUCT.md §4: the reconciler alone sets it
                 raise ValueError(f"tag {key!r} is set by the reconciler from --owner")
         return tags
 
@@ -556,23 +491,114 @@ def manifest_schema() -> dict[str, Any]:
     return schema
 
 
-# --- pre-flight rules the service enforces across resources ------------------
+# --- likely mistakes the service does not refuse: warnings, never errors --------
+#
+# An error blocks a run, so it needs evidence that the service refuses the input
+# (botocore's model, the API reference, or a public report); the README's "What is
+# checked" table names the source of each. Everything below is only likely wrong:
+# no source shows the service refusing it, and real configurations use some of it
+# (a port-only match in aws-app-mesh-examples, a hostname-only one in
+# terraform-provider-aws's acceptance tests).
 
 # App Mesh's default quotas (adjustable, so exceeding them is a warning).
 ROUTES_PER_GATEWAY = 10
 GATEWAYS_PER_MESH = 3
 _ROUTE_TYPES = {"httpRoute": "http", "http2Route": "http2", "grpcRoute": "grpc"}
 
+Loc = tuple[str | int, ...]
+
 
 @dataclass(frozen=True)
 class Finding:
-    error: bool
-    path: str
+    """A likely mistake at ``loc`` (a path into the manifest document)."""
+
+    loc: Loc
     message: str
 
+    @property
+    def path(self) -> str:
+        return dotted(self.loc)
 
-def route_findings(route: dict[str, Any], gateway: dict[str, Any]) -> list[Finding]:
-    """What the service would reject or silently not serve, given the route's gateway spec."""
+
+def dotted(loc: tuple[Any, ...]) -> str:
+    """``("spec", "listeners", 0)`` → ``spec.listeners[0]``: how problems name a field."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def spec_warnings(kind: str, spec: Mapping[str, Any]) -> list[Finding]:
+    """Likely mistakes in one validated spec (API JSON), located under ``spec``."""
+    return _gateway_warnings(spec) if kind == "VirtualGateway" else _route_warnings(spec)
+
+
+def _gateway_warnings(spec: Mapping[str, Any]) -> list[Finding]:
+    listeners = spec.get("listeners", [])
+    found = []
+    if not listeners:
+        found.append(Finding(("spec", "listeners"), "no listener: the gateway accepts no traffic"))
+    ports = [listener["portMapping"]["port"] for listener in listeners]
+    for port in sorted({p for p in ports if ports.count(p) > 1}):
+        found.append(Finding(("spec", "listeners"), f"two listeners use port {port}"))
+    for i, listener in enumerate(listeners):
+        protocol = listener["portMapping"]["protocol"]
+        for pool in listener.get("connectionPool", {}):
+            if pool != protocol:  # API reference: "should be the same protocol as ... port mapping"
+                found.append(
+                    Finding(
+                        ("spec", "listeners", i, "connectionPool", pool),
+                        f"a {pool} connection pool on a {protocol} listener; use connectionPool.{protocol}",
+                    )
+                )
+    return found
+
+
+def _route_warnings(spec: Mapping[str, Any]) -> list[Finding]:
+    route_type = next((t for t in _ROUTE_TYPES if t in spec), None)
+    if route_type is None:
+        return []
+    route = spec[route_type]
+    match: Mapping[str, Any] = route.get("match", {})
+    at: Loc = ("spec", route_type, "match")
+    found = []
+    if not any(value not in ({}, []) for value in match.values()):
+        found.append(Finding(at, "the match has no criteria: it matches every request the gateway gets"))
+    found += _one_of(match.get("hostname"), (*at, "hostname"), "exact", "suffix")
+    found += _one_of(match.get("path"), (*at, "path"), "exact", "regex")
+    if "prefix" in match and "path" in match:
+        found.append(Finding(at, "sets both prefix and path; App Mesh documents one or the other"))
+    for member in ("headers", "metadata"):
+        for i, header in enumerate(match.get(member, [])):
+            limits = header.get("match", {}).get("range")
+            if limits and limits["start"] >= limits["end"]:
+                message = (
+                    f"range start ({limits['start']}) is not below end ({limits['end']}): it matches nothing"
+                )
+                found.append(Finding((*at, member, i, "match", "range"), message))
+    rewrite: Mapping[str, Any] = route.get("action", {}).get("rewrite", {})
+    here: Loc = ("spec", route_type, "action", "rewrite")
+    if "prefix" in rewrite and "path" in rewrite:
+        found.append(Finding(here, "rewrites both prefix and path; App Mesh documents one or the other"))
+    for member in ("prefix", "path"):
+        if member in rewrite and member not in match:
+            found.append(Finding((*here, member), f"rewrites the {member}, but the match sets no {member}"))
+    found += _one_of(rewrite.get("prefix"), (*here, "prefix"), "defaultPrefix", "value", at_most=True)
+    return found
+
+
+def _one_of(value: Mapping[str, Any] | None, loc: Loc, *members: str, at_most: bool = False) -> list[Finding]:
+    if value is None:
+        return []
+    present = [m for m in members if m in value]
+    if len(present) > 1 or (not present and not at_most):
+        found = f"both {' and '.join(present)}" if present else f"none of {', '.join(members)}"
+        return [Finding(loc, f"sets {found}; set one")]
+    return []
+
+
+def route_findings(route: Mapping[str, Any], gateway: Mapping[str, Any]) -> list[Finding]:
+    """What the gateway would likely not serve as the route asks (none is known to be refused)."""
     route_type = next((t for t in _ROUTE_TYPES if t in route), None)
     if route_type is None:
         return []
@@ -583,23 +609,30 @@ def route_findings(route: dict[str, Any], gateway: dict[str, Any]) -> list[Findi
     if not any(mapping["protocol"] == protocol for mapping in listeners):
         served = ", ".join(sorted({m["protocol"] for m in listeners})) or "none"
         found.append(
-            Finding(
-                False, f"spec.{route_type}", f"the gateway has no {protocol} listener (it serves: {served})"
-            )
+            Finding(("spec", route_type), f"the gateway has no {protocol} listener (it serves: {served})")
         )
+    port_loc: Loc = ("spec", route_type, "match", "port")
     if len(listeners) > 1 and "port" not in match:
         ports = ", ".join(str(m["port"]) for m in listeners)
         found.append(
-            Finding(
-                True,
-                f"spec.{route_type}.match.port",
-                f"the gateway has several listeners ({ports}); name one",
-            )
+            Finding(port_loc, f"the gateway has several listeners ({ports}); the match names no port")
         )
     elif "port" in match and match["port"] not in {m["port"] for m in listeners}:
-        found.append(
-            Finding(
-                True, f"spec.{route_type}.match.port", f"the gateway has no listener on port {match['port']}"
-            )
-        )
+        found.append(Finding(port_loc, f"the gateway has no listener on port {match['port']}"))
     return found
+
+
+def without_server_fills(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``spec`` less what the service fills in by itself, so both forms compare equal.
+
+    An HTTP match with neither ``prefix`` nor ``path`` is answered with ``prefix: "/"``
+    (reported from the real service by aws-cdk users; the sandbox does the same).
+    """
+    route_type = next((t for t in ("httpRoute", "http2Route") if spec.get(t)), None)
+    if route_type is None:
+        return spec
+    match = spec[route_type].get("match")
+    if not isinstance(match, Mapping) or match.get("prefix") != "/" or "path" in match:
+        return spec
+    trimmed = {k: v for k, v in match.items() if k != "prefix"}
+    return {**spec, route_type: {**spec[route_type], "match": trimmed}}

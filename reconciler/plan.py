@@ -8,13 +8,13 @@ out what a plan says; a plan with an error finding is never applied.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from . import model
-from .diff import Change, canonical, changes, leaves
+from .diff import Change, canonical, canonical_spec, changes, leaves
 from .problems import Problem, Severity
 from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, Source
 
@@ -78,8 +78,11 @@ class Plan:
         return any(p.severity is Severity.ERROR for p in self.findings)
 
 
-def make_plan(desired: DesiredState, live: Mapping[Key, Live], options: Options) -> Plan:
-    plan = Plan()
+def make_plan(
+    desired: DesiredState, live: Mapping[Key, Live], options: Options, notes: Sequence[Problem] = ()
+) -> Plan:
+    """``notes``: what loading the manifests found short of an error, shown with the plan."""
+    plan = Plan(findings=list(notes))
     for key in sorted(desired.resources):
         plan.steps.append(_step(desired.resources[key], live.get(key), options, plan.findings))
     plan.steps += _prune(desired, live, options, plan.findings)
@@ -129,7 +132,7 @@ def _step(want: Desired, have: Live | None, options: Options, findings: list[Pro
             )
         )
         return replace(base, reason=f"owned by {holder!r}", after=have.spec, tags_after=tags_before)
-    spec_changes = changes(canonical(have.spec), canonical(want.spec), "spec")
+    spec_changes = changes(canonical_spec(have.spec), canonical_spec(want.spec), "spec")
     tag_changes = changes(tags_before, tags_after, "tags")
     actions = tuple(a for a, needed in ((Action.UPDATE, spec_changes), (Action.TAG, tag_changes)) if needed)
     if holder is None:
@@ -240,10 +243,8 @@ def _preflight(desired: DesiredState, live: Mapping[Key, Live], plan: Plan) -> l
                 )
             )
             continue
-        for f in model.route_findings(dict(want.spec), dict(final[parent])):
-            found.append(
-                Problem.at(want.source, f.message, f.path, Severity.ERROR if f.error else Severity.WARNING)
-            )
+        for f in model.route_findings(want.spec, final[parent]):
+            found.append(Problem.at(want.source, f.message, f.path, Severity.WARNING))
     found += _quotas(final)
     return found
 

@@ -10,6 +10,11 @@ does not (PRODUCT.md §5), and injects faults on demand:
   again; the same token with another body is 409;
 * a virtual gateway that still has gateway routes cannot be deleted (409
   ``ResourceInUseException``); moto deletes it;
+* ``TagResource`` replaces the value of a key it already holds and
+  ``UntagResource`` removes keys (moto 5.2.5 appends a second value, and serves no
+  ``UntagResource`` at all);
+* an HTTP gateway route match with neither ``prefix`` nor ``path`` is stored with
+  ``prefix: "/"``, as the real service answers;
 * a fraction of 429s, of 503s and of lost answers (applied upstream, then 503),
   added latency, and a service-side write rate limit answering 429.
 
@@ -26,6 +31,7 @@ import random
 import re
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -231,6 +237,9 @@ class RealismLayer:
             replay = self._replay(operation, environ, body, token)
             if replay is not None:
                 return replay
+        if operation in ("TagResource", "UntagResource"):
+            return self._tagging(operation, environ, body)
+        stored = _fill_prefix(body) if operation in ("CreateGatewayRoute", "UpdateGatewayRoute") else body
         if operation == "DeleteVirtualGateway" and self._count(
             environ, _routes_of(environ["PATH_INFO"]), "gatewayRoutes"
         ):
@@ -239,12 +248,35 @@ class RealismLayer:
             over = self._over_quota(operation, environ)
             if over:
                 return _error(400, "LimitExceededException", over)
-            answer = _translate(self._upstream(environ, body))
+            answer = _translate(self._upstream(environ, stored))
         if token is not None and answer.code == 200:
             self._remember(operation, environ, body, token, answer)
         if fault == "lost" and write:
             return _error(503, "ServiceUnavailableException", "Connection reset before the answer was sent")
         return answer
+
+    def _tagging(self, operation: str, environ: Environ, body: bytes) -> _Answer:
+        """Tag and untag as the real API does, on moto's own record of the resource."""
+        from moto.appmesh.models import appmesh_backends  # noqa: PLC0415 - moto is the sandbox's extra
+
+        arn = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("resourceArn", [""])[0]
+        request = json.loads(body or b"{}")
+        fields = arn.split(":")
+        if len(fields) < 6:
+            return _error(400, "BadRequestException", f"not an App Mesh ARN: {arn!r}")
+        try:
+            resource = appmesh_backends[fields[4]][fields[3]]._get_resource_with_arn(arn)
+        except Exception:  # moto raises its own not-found class
+            return _error(404, "NotFoundException", f"no resource {arn}")
+        with self._lock:
+            if operation == "TagResource":
+                given = {tag["key"]: tag["value"] for tag in request.get("tags", [])}
+                kept = [tag for tag in resource.tags if tag["key"] not in given]
+                resource.tags = kept + [{"key": k, "value": v} for k, v in given.items()]
+            else:
+                gone = set(request.get("tagKeys", []))
+                resource.tags = [tag for tag in resource.tags if tag["key"] not in gone]
+        return _json_answer({})
 
     def _roll(self) -> str:
         r = self.realism
@@ -317,6 +349,18 @@ class RealismLayer:
 def _routes_of(gateway_path: str) -> str:
     """.../virtualGateways/NAME → .../virtualGateway/NAME/gatewayRoutes (the API's own spelling)."""
     return gateway_path.replace("/virtualGateways/", "/virtualGateway/") + "/gatewayRoutes"
+
+
+def _fill_prefix(body: bytes) -> bytes:
+    """What the real service stores for an HTTP match without prefix or path: ``prefix: "/"``."""
+    request = json.loads(body or b"{}")
+    spec = request.get("spec") or {}
+    for route_type in ("httpRoute", "http2Route"):
+        match = (spec.get(route_type) or {}).get("match")
+        if isinstance(match, dict) and "prefix" not in match and "path" not in match:
+            match["prefix"] = "/"
+            return json.dumps(request).encode()
+    return body
 
 
 def _client_token(body: bytes) -> str | None:

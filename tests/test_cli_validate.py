@@ -44,7 +44,7 @@ def test_validate_json_output(tmp_path: Path) -> None:
     assert document["format_version"] == 1
     assert document["valid"] is False
     paths = [(p["severity"], p["path"]) for p in document["problems"]]
-    assert paths == [("error", "spec.http2Route.match")]
+    assert paths == [("error", "spec.http2Route.match.prefix")]
 
 
 def test_manifest_directory_from_the_environment(tmp_path: Path) -> None:

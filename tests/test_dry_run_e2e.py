@@ -143,5 +143,5 @@ def test_invalid_manifests_make_no_call_at_all(sandbox: Sandbox, tmp_path: Path)
     write_tree(tmp_path, {"m.yaml": [route(prefix="no-slash")]})
     done = reconcile("--dry-run", "-f", str(tmp_path), endpoint=sandbox.endpoint)
     assert done.returncode == 1
-    assert "spec.http2Route.match: prefix must start with '/'" in done.stderr
+    assert "spec.http2Route.match.prefix: prefix must start with '/'" in done.stderr
     assert sandbox.stats.operations() == {}

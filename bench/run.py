@@ -28,8 +28,9 @@ from botocore.config import Config
 from reconciler import loader, logs
 from reconciler.adapter import AppMesh, Connection, Limits
 from reconciler.diff import canonical
-from reconciler.engine import Reconciler, Settings
+from reconciler.engine import Reconciler
 from reconciler.retrying import RetryPolicy
+from reconciler.settings import Settings
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
@@ -135,13 +136,13 @@ def reconciler(
         retry=RetryPolicy(max_attempts=attempts),
         observe=lambda op, _s: calls.update([op]),
     )
-    return Reconciler(mesh, Settings()), calls
+    return Reconciler(mesh), calls
 
 
 def apply(endpoint: str, desired: Any, limits: Limits = UNLIMITED, attempts: int = 8) -> tuple[float, Any]:
     engine, _ = reconciler(endpoint, limits, attempts)
     started = time.perf_counter()
-    report = engine.apply(engine.plan(desired))
+    report = engine.apply(engine.plan(desired, Settings()))
     return time.perf_counter() - started, report
 
 
@@ -155,10 +156,10 @@ def steady_state(box: SandboxProcess, work: Path) -> list[dict[str, Any]]:
         root = tree(work / f"s1-{gateways}x{routes}", gateways, routes)
         desired = loader.load(root).state
         engine, calls = reconciler(box.endpoint)
-        engine.apply(engine.plan(desired))
-        engine.plan(desired)  # a resync that warms the cache after the apply
+        engine.apply(engine.plan(desired, Settings()))
+        engine.plan(desired, Settings())  # a resync that warms the cache after the apply
         calls.clear()
-        assert not engine.plan(desired).has_changes
+        assert not engine.plan(desired, Settings()).has_changes
         ours = dict(calls)
         naive = _naive_resync(box.endpoint, gateways)
         rows.append(
@@ -294,12 +295,13 @@ import json, resource, sys, time
 from pathlib import Path
 started = time.perf_counter()
 from reconciler import loader, logs
-from reconciler.plan import Options, make_plan, owned_tags
+from reconciler.plan import make_plan, owned_tags
+from reconciler.settings import Settings
 from reconciler.resources import Live
 result = loader.load(Path(sys.argv[1]))
 resources = result.state.resources
 live = {k: Live(k, dict(d.spec), "arn", 1, owned_tags(d.tags, "default")) for k, d in resources.items()}
-plan = make_plan(result.state, live, Options())
+plan = make_plan(result.state, live, Settings())
 assert result.ok and not plan.has_changes and len(plan.steps) == 5050
 print(json.dumps({"seconds": time.perf_counter() - started,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

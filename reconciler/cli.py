@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,14 +18,15 @@ from rich.progress import Progress
 
 from . import export as exporter
 from . import loader, logs, model, render
+from . import settings as settings_
 from .adapter import AppMesh, Connection, Limits
 from .daemon import Daemon, WatchSettings
-from .engine import Reconciler, Settings
+from .engine import Reconciler
 from .errors import ApiError
 from .executor import Report
 from .live import LiveReader
 from .metrics import Metrics
-from .plan import Options, Plan, make_plan, owned_tags
+from .plan import Plan, make_plan, owned_tags
 from .problems import Problem, Severity, errors, warnings
 from .resources import Live, Scope
 from .retrying import RetryPolicy
@@ -52,14 +54,30 @@ def _output_option(*choices: str) -> Callable[[F], F]:
     )
 
 
-def _parse_scope(_: Any, __: Any, values: tuple[str, ...]) -> frozenset[Scope]:
-    scopes = set()
-    for value in values:
-        mesh, _sep, owner = value.partition("@")
-        if not mesh or (owner and not (owner.isdigit() and len(owner) == 12)):
-            raise click.BadParameter(f"{value!r}: expected MESH or MESH@ACCOUNT_ID (12 digits)")
-        scopes.add(Scope(mesh, owner))
-    return frozenset(scopes)
+def _parse_scopes(_: Any, __: Any, values: tuple[str, ...]) -> frozenset[Scope] | None:
+    try:
+        return frozenset(settings_.parse_scope(value) for value in values) if values else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _parse_owner(_: Any, __: Any, value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(settings_.OWNER_PATTERN, value):
+        raise click.BadParameter(f"{value!r}: 1-256 of letters, digits and _.:/=+-@ (an unset variable?)")
+    return value
+
+
+def _parse_duration(_: Any, __: Any, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    try:
+        return settings_.parse_duration(value if number is None else number)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _tuning(
@@ -69,20 +87,56 @@ def _tuning(
     return click.option(flag, type=kind, default=default, show_default=True, help=help_)
 
 
-_LIMITS, _RETRY, _OPTIONS, _WATCH = Limits(), RetryPolicy(), Options(), WatchSettings()
+_LIMITS, _RETRY, _DEFAULTS, _WATCH = Limits(), RetryPolicy(), settings_.Settings(), WatchSettings()
 
-owner_option = click.option(
-    "--owner",
-    default=_OPTIONS.owner,
-    show_default=True,
-    help=f"Value of the {model.OWNER_TAG} tag that marks resources this reconciler manages.",
-)
-max_deletes_option = _tuning(
-    "--max-deletes",
-    click.IntRange(0),
-    _OPTIONS.max_deletes,
-    "Refuse to prune more than this many resources in one run.",
-)
+
+def plan_meaning_options(fn: F) -> F:
+    """Flags that override the tree's kind: Settings for one run (PRODUCT.md §6)."""
+    for option in reversed(
+        [
+            click.option(
+                "--owner",
+                callback=_parse_owner,
+                help=f"Value of the {model.OWNER_TAG} tag that marks resources this reconciler "
+                f"manages. Setting: owner (default {_DEFAULTS.owner!r}).",
+            ),
+            click.option(
+                "--prune/--no-prune",
+                default=None,
+                help="Delete owned resources that are absent from the manifests. Setting: prune.",
+            ),
+            click.option(
+                "--allow-empty/--no-allow-empty",
+                default=None,
+                help="Let an empty manifest set (for a mesh) prune. Setting: allowEmpty.",
+            ),
+            click.option(
+                "--max-deletes",
+                type=click.IntRange(0),
+                help=f"Refuse to prune more than this many resources in one run. Setting: maxDeletes "
+                f"(default {_DEFAULTS.max_deletes}).",
+            ),
+            click.option(
+                "--mesh",
+                "meshes",
+                multiple=True,
+                callback=_parse_scopes,
+                metavar="MESH[@OWNER]",
+                help="Manage exactly these meshes (repeatable); others are never read or written. "
+                "Setting: meshes (default: the meshes the manifests name).",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _overrides(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan-meaning flags given on this command line (None: not given)."""
+    names = ("owner", "prune", "allow_empty", "max_deletes", "meshes", "resync_interval", "debounce")
+    return {name: params.get(name) for name in names}
+
+
 detailed_exitcode_option = click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 2 when the plan (a dry run, or a diff) has changes."
 )
@@ -150,33 +204,22 @@ def aws_options(fn: F) -> F:
 @manifests_option
 @click.option("--dry-run", is_flag=True, help="Read live state and print the plan; change nothing.")
 @_output_option("text", "json", "markdown")
-@owner_option
-@click.option("--prune", is_flag=True, help="Delete owned resources that are absent from the manifests.")
-@click.option("--allow-empty", is_flag=True, help="Let an empty manifest set (for a mesh) prune.")
-@max_deletes_option
-@click.option(
-    "--mesh",
-    "meshes",
-    multiple=True,
-    callback=_parse_scope,
-    metavar="MESH[@OWNER]",
-    help="Also manage this mesh when no manifest names it (for pruning it empty). Repeatable.",
-)
+@plan_meaning_options
 @detailed_exitcode_option
 @click.option(
     "--watch", is_flag=True, help="Run as a daemon: apply on every manifest change and on a resync."
 )
-@_tuning(
+@click.option(
     "--resync-interval",
-    click.FloatRange(min=1),
-    _WATCH.resync,
-    "--watch: seconds between full rescans that also put back drift.",
+    callback=_parse_duration,
+    help=f"--watch: period of the full rescan that also puts back drift (90, 90s, 5m). "
+    f"Setting: resyncInterval (default {_DEFAULTS.resync_interval:g}s).",
 )
-@_tuning(
+@click.option(
     "--debounce",
-    click.FloatRange(min=0),
-    _WATCH.debounce,
-    "--watch: seconds of quiet after a file event before reconciling.",
+    callback=_parse_duration,
+    help=f"--watch: quiet after a file event before reconciling. Setting: debounce "
+    f"(default {_DEFAULTS.debounce:g}s).",
 )
 @click.option(
     "--watch-mode",
@@ -224,14 +267,10 @@ def _watch(params: dict[str, Any]) -> int:
     except ApiError as exc:
         return _api_error(exc)
     settings = WatchSettings(
-        params["resync_interval"],
-        params["debounce"],
-        params["watch_mode"],
-        params["metrics_addr"],
-        params["grace_period"],
-        params["allow_empty"],
+        mode=params["watch_mode"], metrics_addr=params["metrics_addr"], grace=params["grace_period"]
     )
-    return Daemon(params["manifests"], Reconciler(mesh, _settings(params)), settings, metrics).run()
+    daemon = Daemon(params["manifests"], Reconciler(mesh), settings, _overrides(params), metrics)
+    return daemon.run()
 
 
 def _connect(params: dict[str, Any], **hooks: Any) -> AppMesh:
@@ -241,14 +280,9 @@ def _connect(params: dict[str, Any], **hooks: Any) -> AppMesh:
     return AppMesh.connect(connection, limits, retry=retry, **hooks)
 
 
-def _settings(params: dict[str, Any]) -> Settings:
-    options = Options(params["owner"], params["prune"], params["allow_empty"], params["max_deletes"])
-    return Settings(options, params["meshes"])
-
-
 def _reconcile_once(**params: Any) -> int:
     try:
-        result = loader.load(params["manifests"], allow_empty=params["allow_empty"])
+        result = loader.load(params["manifests"])
     except loader.SnapshotChanged as exc:
         click.echo(click.style(f"error: {exc}; nothing was changed", fg="red"), err=True)
         return EXIT_ERROR
@@ -257,18 +291,19 @@ def _reconcile_once(**params: Any) -> int:
         return EXIT_ERROR
     output = params["output"]
     try:
-        reconciler = Reconciler(_connect(params), _settings(params))
-        plan = reconciler.plan(result.state, warnings(result.problems))
+        reconciler = Reconciler(_connect(params))
+        settings = settings_.resolve(result.settings, _overrides(params))
+        plan = reconciler.plan(result.state, settings, warnings(result.problems))
         if params["dry_run"] or plan.blocked or not plan.has_changes:
-            click.echo(_render(plan, output, params["owner"]))
+            click.echo(_render(plan, output))
             return _plan_exit_code(plan, params["detailed_exitcode"])
         if output == "text":
-            click.echo(_render(plan, output, params["owner"]))
+            click.echo(_render(plan, output))
         report = apply_with_progress(reconciler, plan)
     except ApiError as exc:
         return _api_error(exc)
     if output == "json":
-        click.echo(render.apply_json(plan, report, params["owner"]))
+        click.echo(render.apply_json(plan, report))
     else:
         click.echo(render.report_text(report))
     return EXIT_OK if report.ok else EXIT_ERROR
@@ -278,31 +313,31 @@ def _reconcile_once(**params: Any) -> int:
 @click.argument("base", type=click.Path(path_type=Path, exists=True))
 @click.argument("head", type=click.Path(path_type=Path, exists=True))
 @_output_option("text", "json", "markdown")
-@owner_option
-@click.option("--prune", is_flag=True, help="Show what --prune would delete.")
-@max_deletes_option
+@plan_meaning_options
 @detailed_exitcode_option
-def diff(
-    *, base: Path, head: Path, output: str, owner: str, prune: bool, max_deletes: int, detailed_exitcode: bool
-) -> None:
+def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, **params: Any) -> None:
     """Plan HEAD's manifests against BASE's, offline (no AWS call): a preview without credentials.
 
-    BASE stands for what is live: every resource in it as if applied by this owner.
+    BASE stands for what is live: every resource in it as applied under BASE's settings.
+    HEAD's settings decide what the plan means (flags override them), exactly as they
+    will once merged, and a change to them is shown in the plan.
     """
     loaded = {}
     for name, tree in (("BASE", base), ("HEAD", head)):
-        loaded[name] = loader.load(tree, allow_empty=True)
+        loaded[name] = loader.load(tree)
         if not loaded[name].ok:
             click.echo(f"{name} ({tree}) has invalid manifests:", err=True)
             _echo_problems(loaded[name].problems)
             sys.exit(EXIT_ERROR)
+    before = settings_.resolve(loaded["BASE"].settings)
+    after = settings_.resolve(loaded["HEAD"].settings, _overrides(params))
     live = {
-        key: Live(key, d.spec, f"manifest:{d.source}", 0, owned_tags(d.tags, owner))
+        key: Live(key, d.spec, f"manifest:{d.source}", 0, owned_tags(d.tags, before.owner))
         for key, d in loaded["BASE"].state.resources.items()
     }
-    options = Options(owner, prune, allow_empty=True, max_deletes=max_deletes)
-    plan = make_plan(loaded["HEAD"].state, live, options, warnings(loaded["HEAD"].problems))
-    click.echo(_render(plan, output, owner))
+    plan = make_plan(loaded["HEAD"].state, live, after, warnings(loaded["HEAD"].problems))
+    plan.settings_changes = settings_.changes(before, settings_.resolve(loaded["HEAD"].settings))
+    click.echo(_render(plan, output))
     sys.exit(_plan_exit_code(plan, detailed_exitcode))
 
 
@@ -313,11 +348,19 @@ def diff(
 @click.option(
     "-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Directory to write."
 )
+@manifests_option
 @aws_options
 def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, **params: Any) -> None:
-    """Write live gateways and routes as manifests (to adopt existing resources, or to archive)."""
+    """Write live gateways and routes as manifests (to adopt existing resources, or to archive).
+
+    A mesh outside the tree's settings ``meshes`` is refused: this instance never reads it.
+    """
     logs.configure(params["log_level"] or "warning", params["log_format"])
     scope = Scope(mesh, mesh_owner)
+    settings = _tree_settings(params["manifests"])
+    if not settings.manages(scope):
+        origin = settings.origin("meshes")
+        raise click.UsageError(f"mesh {scope} is not among the meshes this instance manages ({origin})")
     try:
         live = LiveReader(_connect(params)).read({scope}, want_tags=lambda _key: True)
     except ApiError as exc:
@@ -327,7 +370,7 @@ def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, **params:
     files = exporter.write(live, output_dir)
     for path in files:
         click.echo(f"wrote {path}")
-    check = loader.load(output_dir, allow_empty=True)
+    check = loader.load(output_dir)
     _echo_problems(check.problems)
     click.echo(f"{len(live)} resource(s) from mesh {scope} in {len(files)} file(s).")
     sys.exit(EXIT_OK if check.ok else EXIT_ERROR)
@@ -340,9 +383,20 @@ def _plan_exit_code(plan: Plan, detailed: bool) -> int:
     return EXIT_CHANGES if detailed and plan.has_changes else EXIT_OK
 
 
-def _render(plan: Plan, output: str, owner: str) -> str:
+def _tree_settings(tree: Path) -> settings_.Settings:
+    """The settings a tree declares, for commands that read no manifests otherwise."""
+    if not tree.exists():
+        return settings_.resolve(None)
+    result = loader.load(tree)
+    if not result.ok:
+        _echo_problems(result.problems)
+        sys.exit(EXIT_ERROR)
+    return settings_.resolve(result.settings)
+
+
+def _render(plan: Plan, output: str) -> str:
     if output == "json":
-        return render.as_json(plan, owner)
+        return render.as_json(plan)
     if output == "markdown":
         return render.markdown(plan)
     return render.text(plan)
@@ -432,12 +486,13 @@ def _sandbox_demo(endpoint: str, manifests: Path) -> bool:
     for scope in sorted(result.state.scopes):
         mesh.create_mesh(scope)
     click.echo(f"; meshes: {', '.join(str(s) for s in sorted(result.state.scopes))}\n")
-    reconciler = Reconciler(mesh, Settings())
-    plan = reconciler.plan(result.state, warnings(result.problems))
+    reconciler = Reconciler(mesh)
+    settings = settings_.resolve(result.settings)
+    plan = reconciler.plan(result.state, settings, warnings(result.problems))
     click.echo(render.text(plan) + "\n")
     report = apply_with_progress(reconciler, plan)
     click.echo(render.report_text(report) + "\n")
-    again = reconciler.plan(result.state)
+    again = reconciler.plan(result.state, settings)
     click.echo("Planning again against the sandbox:\n" + render.text(again))
     return report.ok and not again.has_changes
 
@@ -450,7 +505,7 @@ def _wait_for_interrupt() -> None:
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of the manifest format (for yaml-language-server)."""
-    click.echo(json.dumps(model.manifest_schema(), indent=2, sort_keys=True))
+    click.echo(json.dumps(model.manifest_schema(settings_.SettingsManifest), indent=2, sort_keys=True))
 
 
 def _problems_document(problems: list[Problem]) -> dict[str, Any]:

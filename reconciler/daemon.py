@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -21,6 +22,7 @@ from typing import Any
 import structlog
 
 from . import loader
+from . import settings as settings_
 from .engine import Reconciler
 from .errors import ApiError
 from .executor import Status
@@ -32,26 +34,32 @@ from .watcher import Trigger, Watcher
 log = structlog.get_logger("reconciler.daemon")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WatchSettings:
-    resync: float = 300.0
-    debounce: float = 1.0
+    """How the daemon runs (not what its plans mean: that is the tree's kind: Settings)."""
+
     mode: str = "auto"
     metrics_addr: str = "0.0.0.0:8080"
     grace: float = 25.0
-    allow_empty: bool = False
 
 
 class Daemon:
     def __init__(
-        self, manifests: Path, reconciler: Reconciler, settings: WatchSettings, metrics: Metrics
+        self,
+        manifests: Path,
+        reconciler: Reconciler,
+        settings: WatchSettings,
+        overrides: Mapping[str, Any],
+        metrics: Metrics,
     ) -> None:
         self.manifests = manifests
         self.reconciler = reconciler
         self.settings = settings
+        self.overrides = overrides  # plan-meaning flags, applied over every snapshot's settings
         self.metrics = metrics
         self.stopping = reconciler.mesh.retrier.stopping
-        self.trigger = Trigger(settings.debounce)
+        self.plan_settings = settings_.resolve(None, overrides)
+        self.trigger = Trigger(self.plan_settings.debounce)
         self.watcher = Watcher(manifests, self.trigger, settings.mode)
         self._desired: DesiredState | None = None
         self._digest = ""
@@ -68,8 +76,8 @@ class Daemon:
             "daemon.started",
             manifests=str(self.manifests),
             metrics_addr=self.settings.metrics_addr,
-            resync=self.settings.resync,
-            debounce=self.settings.debounce,
+            resync=self.plan_settings.resync_interval,
+            debounce=self.plan_settings.debounce,
         )
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
@@ -101,7 +109,7 @@ class Daemon:
 
     def _wait(self) -> str:
         """Block until a debounced change, the periodic resync, or shutdown."""
-        due = time.monotonic() + self.settings.resync
+        due = time.monotonic() + self.plan_settings.resync_interval
         while not self.stopping.is_set():
             self._check_watcher()
             if self.trigger.wait(min(1.0, max(0.0, due - time.monotonic()))):
@@ -146,11 +154,13 @@ class Daemon:
         if loaded is not None:
             self._desired, self._digest = loaded.state, loaded.digest
             self._notes = warnings(loaded.problems)
+            self.plan_settings = settings_.resolve(loaded.settings, self.overrides)
+            self.trigger.debounce = self.plan_settings.debounce
         if self._desired is None:
             return "invalid"
         # With invalid manifests the last good state is still applied, but the run counts as invalid.
         done = "success" if loaded is not None else "invalid"
-        plan = self.reconciler.plan(self._desired, self._notes)
+        plan = self.reconciler.plan(self._desired, self.plan_settings, self._notes)
         for step in plan.steps:
             for action in step.actions:
                 self.metrics.actions.labels(action.value).inc()
@@ -173,11 +183,11 @@ class Daemon:
         for attempt in (1, 2):
             root = Path(os.path.realpath(self.manifests))
             try:
-                result = loader.load(root, allow_empty=self.settings.allow_empty)
+                result = loader.load(root)
                 break
             except loader.SnapshotChanged as exc:
                 log.info("manifests.changing", detail=str(exc), attempt=attempt)
-                self.stopping.wait(self.settings.debounce)
+                self.stopping.wait(self.plan_settings.debounce)
         else:
             self._problems = ["the manifests kept changing while being read"]
             return None

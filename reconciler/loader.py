@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from . import model
+from . import settings as settings_
 from .problems import Problem, Severity, errors
 from .resources import ROUTE, Desired, DesiredState, Key, Scope, Source
 
@@ -43,6 +44,7 @@ class LoadResult:
     state: DesiredState
     problems: list[Problem] = field(default_factory=list)
     digest: str = ""
+    settings: settings_.Declared | None = None  # the tree's kind: Settings document
 
     @property
     def ok(self) -> bool:
@@ -70,7 +72,7 @@ class SnapshotChanged(Exception):
     """A file vanished while the tree was read: it is being replaced; read it again."""
 
 
-def load(root: Path, *, allow_empty: bool = False, max_file_bytes: int = MAX_FILE_BYTES) -> LoadResult:
+def load(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> LoadResult:
     """Read and validate every manifest under ``root``.
 
     ``digest`` hashes the content with paths relative to ``root``, so the same content
@@ -93,11 +95,15 @@ def load(root: Path, *, allow_empty: bool = False, max_file_bytes: int = MAX_FIL
         raise SnapshotChanged(f"{exc.filename} vanished while the manifests were read") from None
     result.digest = digest.hexdigest()
     for document in documents:
-        desired = _validate(document, result.problems)
-        if desired is not None:
-            _add(result, desired)
-    if not files and not errors(result.problems) and not allow_empty:
-        result.problems.append(Problem("no manifests found (*.yaml, *.yml, *.json)", file=str(root)))
+        found = _validate(document, result.problems)
+        if isinstance(found, Desired):
+            _add(result, found)
+        elif found is not None:
+            _set_settings(result, found)
+    if not files and not errors(result.problems):
+        # Not an error: an empty tree is valid input, and the plan's prune guard keeps it safe.
+        message = "no manifests found (*.yaml, *.yml, *.json)"
+        result.problems.append(Problem(message, file=str(root), severity=Severity.WARNING))
     _warn_orphan_routes(result)
     result.problems.sort(key=lambda p: (p.file, p.document or 0, p.line or 0))
     return result
@@ -277,7 +283,7 @@ def _check_key(event: yaml.NodeEvent, stack: list[_Open], document: int, line: i
 # --- validation ----------------------------------------------------------------
 
 
-def _validate(document: _Document, problems: list[Problem]) -> Desired | None:
+def _validate(document: _Document, problems: list[Problem]) -> Desired | settings_.Declared | None:
     def report(
         message: str,
         path: str = "",
@@ -309,19 +315,17 @@ def _validate(document: _Document, problems: list[Problem]) -> Desired | None:
         message = "missing apiVersion" if api_version is None else f"unknown apiVersion {api_version!r}"
         report(message, "apiVersion", f"expected {model.API_VERSION}", ("apiVersion",))
         return None
+    if data.get("kind") == settings_.KIND:
+        declared = _checked(settings_.SettingsManifest, data, report)
+        return None if declared is None else settings_.Declared(declared.spec, document.source)
     kind = model.KINDS.get(str(data.get("kind")))
     if kind is None:
         given = data.get("kind")
         message = "missing kind" if given is None else f"unknown kind {given!r}"
-        report(message, "kind", f"expected one of: {', '.join(model.KINDS)}", ("kind",))
+        report(message, "kind", f"expected one of: {', '.join([*model.KINDS, settings_.KIND])}", ("kind",))
         return None
-    try:
-        manifest = kind.manifest.model_validate(data)
-    except ValidationError as exc:
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            message, hint = _explain(error, kind.manifest)
-            report(message, model.dotted(loc), hint, loc)
+    manifest = _checked(kind.manifest, data, report)
+    if manifest is None:
         return None
     spec = model.dump_spec(manifest.spec)
     for finding in model.spec_warnings(kind.name, spec):
@@ -333,6 +337,30 @@ def _validate(document: _Document, problems: list[Problem]) -> Desired | None:
     else:
         key = Key.gateway_key(scope, meta.name)
     return Desired(key, spec, dict(meta.tags or {}), document.source)
+
+
+M = typing.TypeVar("M", bound=BaseModel)
+
+
+def _checked(shape: type[M], data: Any, report: Callable[..., None]) -> M | None:
+    """``data`` as ``shape``, or None with every problem reported at its field."""
+    try:
+        return shape.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            message, hint = _explain(error, shape)
+            report(message, model.dotted(loc), hint, loc)
+        return None
+
+
+def _set_settings(result: LoadResult, declared: settings_.Declared) -> None:
+    first = result.settings
+    if first is not None:
+        message = f"a second {settings_.KIND} document; the first is in {first.source}"
+        result.problems.append(Problem.at(declared.source, message, "kind"))
+        return
+    result.settings = declared
 
 
 def _add(result: LoadResult, desired: Desired) -> None:

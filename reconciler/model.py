@@ -482,9 +482,12 @@ def dump_spec(spec: BaseModel) -> dict[str, Any]:
     return spec.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-def manifest_schema() -> dict[str, Any]:
-    """JSON Schema of a manifest document, for editors (yaml-language-server)."""
-    document = Annotated[VirtualGatewayManifest | GatewayRouteManifest, Field(discriminator="kind")]
+def manifest_schema(*others: type[BaseModel]) -> dict[str, Any]:
+    """JSON Schema of a manifest document (and of ``others`` kinds), for editors."""
+    kinds: Any = VirtualGatewayManifest | GatewayRouteManifest
+    for other in others:
+        kinds = kinds | other
+    document = Annotated[kinds, Field(discriminator="kind")]
     schema = TypeAdapter(document).json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "App Mesh gateway reconciler manifest"

@@ -17,6 +17,7 @@ from . import model
 from .diff import Change, canonical, canonical_spec, changes, leaves
 from .problems import Problem, Severity
 from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, Source
+from .settings import Settings
 
 RESERVED_TAG_PREFIX = "aws:"
 
@@ -27,14 +28,6 @@ class Action(StrEnum):
     TAG = "tag"
     DELETE = "delete"
     NOOP = "no-op"
-
-
-@dataclass(frozen=True)
-class Options:
-    owner: str = "default"
-    prune: bool = False
-    allow_empty: bool = False
-    max_deletes: int = 10
 
 
 @dataclass(frozen=True)
@@ -62,8 +55,11 @@ class Step:
 
 @dataclass
 class Plan:
+    settings: Settings
     steps: list[Step] = field(default_factory=list)
     findings: list[Problem] = field(default_factory=list)
+    # What a change to the tree's settings changes (the offline diff of two trees).
+    settings_changes: list[tuple[str, Any, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         found = Counter(step.summary_action for step in self.steps)
@@ -79,15 +75,30 @@ class Plan:
 
 
 def make_plan(
-    desired: DesiredState, live: Mapping[Key, Live], options: Options, notes: Sequence[Problem] = ()
+    desired: DesiredState, live: Mapping[Key, Live], settings: Settings, notes: Sequence[Problem] = ()
 ) -> Plan:
     """``notes``: what loading the manifests found short of an error, shown with the plan."""
-    plan = Plan(findings=list(notes))
+    plan = Plan(settings, findings=list(notes))
+    desired = _managed(desired, settings, plan.findings)
+    live = {k: v for k, v in live.items() if settings.manages(k.scope)}
     for key in sorted(desired.resources):
-        plan.steps.append(_step(desired.resources[key], live.get(key), options, plan.findings))
-    plan.steps += _prune(desired, live, options, plan.findings)
+        plan.steps.append(_step(desired.resources[key], live.get(key), settings, plan.findings))
+    plan.steps += _prune(desired, live, settings, plan.findings)
     plan.findings += _preflight(desired, live, plan)
     return plan
+
+
+def _managed(desired: DesiredState, settings: Settings, findings: list[Problem]) -> DesiredState:
+    """Only the meshes this instance manages (settings ``meshes``); the rest is left alone."""
+    kept = DesiredState()
+    for key, want in desired.resources.items():
+        if settings.manages(key.scope):
+            kept.resources[key] = want
+            kept.scopes.add(key.scope)
+        else:
+            message = f"mesh {key.scope} is not among the meshes this instance manages; left alone"
+            findings.append(Problem.at(want.source, message, "metadata.mesh", Severity.WARNING))
+    return kept
 
 
 def owned_tags(tags: Mapping[str, str], owner: str) -> dict[str, str]:
@@ -99,7 +110,7 @@ def comparable_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if not k.startswith(RESERVED_TAG_PREFIX)}
 
 
-def _step(want: Desired, have: Live | None, options: Options, findings: list[Problem]) -> Step:
+def _step(want: Desired, have: Live | None, options: Settings, findings: list[Problem]) -> Step:
     tags_after = owned_tags(want.tags, options.owner)
     if have is None:
         return Step(
@@ -147,7 +158,7 @@ def _step(want: Desired, have: Live | None, options: Options, findings: list[Pro
 
 
 def _prune(
-    desired: DesiredState, live: Mapping[Key, Live], options: Options, findings: list[Problem]
+    desired: DesiredState, live: Mapping[Key, Live], options: Settings, findings: list[Problem]
 ) -> list[Step]:
     """Deletes, only of resources carrying our owner tag, and only past every guard."""
     if not options.prune:
@@ -195,7 +206,7 @@ def _delete_blocker(key: Key, desired: DesiredState, live: Mapping[Key, Live], d
 
 
 def _guard_deletes(
-    steps: list[Step], desired: DesiredState, options: Options, findings: list[Problem]
+    steps: list[Step], desired: DesiredState, options: Settings, findings: list[Problem]
 ) -> list[Step]:
     if not steps:
         return []
@@ -206,7 +217,7 @@ def _guard_deletes(
         findings.append(
             Problem(
                 f"refusing to prune mesh {names}: the manifests name nothing in it "
-                "(an empty manifest set deletes only with --allow-empty)"
+                "(an empty manifest set deletes only with allowEmpty)"
             )
         )
         return []
@@ -214,7 +225,7 @@ def _guard_deletes(
         findings.append(
             Problem(
                 f"refusing to delete {len(steps)} resources in one run, more than "
-                f"--max-deletes {options.max_deletes}"
+                f"maxDeletes {options.max_deletes} ({options.origin('max_deletes')})"
             )
         )
         return []

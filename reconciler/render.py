@@ -1,8 +1,19 @@
-"""Plans as text (like ``terraform plan``), stable JSON, and pull-request Markdown."""
+"""Plans as text (like ``terraform plan``), stable JSON, and pull-request Markdown.
+
+Names, tag keys and values, match values and file names come from manifests and
+from App Mesh: nothing from outside is trusted. In text, control characters are
+escaped, so no value moves the cursor, colours the terminal or starts a line (a
+line starting with ``::`` would be a GitHub workflow command). In Markdown every
+such value sits inside a code span or a code block fenced longer than any backtick
+run it holds, so it cannot close the block, open HTML or a comment, mention anyone,
+link, or make a heading. The whole comment stays under GitHub's size limit, cutting
+the least important detail first and saying what was cut.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import click
@@ -12,8 +23,12 @@ from .executor import Report, Status
 from .plan import Action, Plan, Step
 from .problems import Problem, Severity
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
+# GitHub refuses a comment body over 65,536 characters; the workflow adds a marker line
+# and a note of its own, so the rendered plan keeps a margin.
 GITHUB_COMMENT_LIMIT = 65_536
+COMMENT_MARGIN = 1_024
+FULL_PLAN_HINT = "the full plan is the JSON plan (`reconcile --dry-run -o json`; the workflow's artifact)"
 
 _SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.TAG: "~", Action.DELETE: "-", Action.NOOP: " "}
 _COLOUR = {"+": "green", "~": "yellow", "-": "red", " ": None}
@@ -23,6 +38,14 @@ _VERB = {
     Action.TAG: "will have its tags updated",
     Action.DELETE: "will be deleted",
 }
+# C0 and C1 controls, DEL, line and paragraph separators, and bidirectional overrides
+# (which reorder what a reviewer sees).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """``text`` with every control character written as an escape: one visible line."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def summary_line(plan: Plan) -> str:
@@ -34,20 +57,33 @@ def summary_line(plan: Plan) -> str:
 
 
 def _value(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
+    return json.dumps(value, sort_keys=True)  # escapes every control character
 
 
 def change_line(change: Change) -> str:
     """``+ path = new``, ``- path = old`` or ``~ path: old -> new``."""
+    path = clean(change.path)
     if change.before is None:
-        return f"+ {change.path} = {_value(change.after)}"
+        return f"+ {path} = {_value(change.after)}"
     if change.after is None:
-        return f"- {change.path} = {_value(change.before)}"
-    return f"~ {change.path}: {_value(change.before)} -> {_value(change.after)}"
+        return f"- {path} = {_value(change.before)}"
+    return f"~ {path}: {_value(change.before)} -> {_value(change.after)}"
 
 
 def _verbs(step: Step) -> str:
     return " and ".join(_VERB[a] for a in step.actions)
+
+
+def settings_lines(plan: Plan) -> list[str]:
+    """``name = value (origin)`` per setting, then what a change of the tree's settings changes."""
+    lines = [
+        f"{name} = {_value(value)} ({clean(origin)})" for name, value, origin in plan.settings.described()
+    ]
+    lines += [
+        f"{name} changes in this change: {_value(before)} -> {_value(after)}"
+        for name, before, after in plan.settings_changes
+    ]
+    return lines
 
 
 # --- text --------------------------------------------------------------------
@@ -60,9 +96,10 @@ def text(plan: Plan) -> str:
         lines.append("The reconciler will perform the following actions:\n")
     for step in changed:
         symbol = _SYMBOL[step.summary_action]
-        lines.append(click.style(f"  {symbol} {step.key} {_verbs(step)}", fg=_COLOUR[symbol], bold=True))
-        where = f"; from {step.source}" if step.source else ""
-        lines.append(f"      # {step.reason}{where}")
+        title = f"  {symbol} {clean(str(step.key))} {_verbs(step)}"
+        lines.append(click.style(title, fg=_COLOUR[symbol], bold=True))
+        where = f"; from {clean(str(step.source))}" if step.source else ""
+        lines.append(f"      # {clean(step.reason)}{where}")
         for change in step.changes:
             line = change_line(change)
             lines.append(click.style(f"      {line}", fg=_COLOUR[line[0]]))
@@ -72,6 +109,9 @@ def text(plan: Plan) -> str:
     lines += [styled_problem(p) for p in plan.findings]
     if plan.findings:
         lines.append("")
+    lines.append("Settings:")
+    lines += [f"  {line}" for line in settings_lines(plan)]
+    lines.append("")
     lines.append(summary_line(plan))
     if plan.blocked:
         lines.append(click.style("The plan has errors; nothing will be applied.", fg="red"))
@@ -79,24 +119,33 @@ def text(plan: Plan) -> str:
 
 
 def styled_problem(problem: Problem) -> str:
-    return click.style(str(problem), fg="red" if problem.severity is Severity.ERROR else "yellow")
+    return click.style(clean(str(problem)), fg="red" if problem.severity is Severity.ERROR else "yellow")
 
 
 # --- JSON ----------------------------------------------------------------------
 
 
-def as_json(plan: Plan, owner: str) -> str:
-    """The documented, stable machine-readable plan (README, "JSON plan")."""
-    document = {
+def _document(plan: Plan) -> dict[str, Any]:
+    return {
         "format_version": FORMAT_VERSION,
-        "owner": owner,
+        "owner": plan.settings.owner,
+        "settings": {
+            name: {"value": value, "origin": origin} for name, value, origin in plan.settings.described()
+        },
+        "settings_changes": [
+            {"name": name, "before": before, "after": after} for name, before, after in plan.settings_changes
+        ],
         "summary": plan.counts(),
         "has_changes": plan.has_changes,
         "blocked": plan.blocked,
         "resources": [_step_json(step) for step in plan.steps],
         "findings": [p.as_dict() for p in plan.findings],
     }
-    return json.dumps(document, indent=2, sort_keys=False)
+
+
+def as_json(plan: Plan) -> str:
+    """The documented, stable machine-readable plan (README, "JSON plan")."""
+    return json.dumps(_document(plan), indent=2)
 
 
 def _step_json(step: Step) -> dict[str, Any]:
@@ -118,12 +167,31 @@ def _step_json(step: Step) -> dict[str, Any]:
 # --- Markdown ------------------------------------------------------------------
 
 
-def markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT) -> str:
-    """A pull-request comment: summary table, banners, then one collapsible block per change."""
+def code(text_: str) -> str:
+    """``text_`` as an inline code span no content can end: nothing in it renders."""
+    body = clean(text_)
+    fence = "`" * (_longest_backtick_run(body) + 1)
+    return f"{fence} {body} {fence}"
+
+
+def code_block(lines: list[str], info: str = "") -> str:
+    """Lines as a fenced block whose fence is longer than any backtick run inside."""
+    body = "\n".join(clean(line) for line in lines)
+    fence = "`" * max(3, _longest_backtick_run(body) + 1)
+    return f"{fence}{info}\n{body}\n{fence}"
+
+
+def _longest_backtick_run(text_: str) -> int:
+    return max((len(run) for run in re.findall("`+", text_)), default=0)
+
+
+def markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT - COMMENT_MARGIN) -> str:
+    """A pull-request comment: banners, summary table, settings, changes, findings."""
     c = plan.counts()
+    deleted = [s for s in plan.steps if Action.DELETE in s.actions]
     head = ["### App Mesh plan", ""]
-    if c["delete"]:
-        head += ["> [!WARNING]", f"> This plan **deletes {c['delete']} resource(s)**.", ""]
+    if deleted:
+        head += ["> [!WARNING]", f"> This plan **deletes {len(deleted)} resource(s)**.", ""]
     if plan.blocked:
         head += ["> [!CAUTION]", "> The plan has errors; nothing will be applied.", ""]
     head += ["| Action | Count |", "| --- | ---: |"]
@@ -136,53 +204,76 @@ def markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT) -> str:
             ("Unchanged", "no-op"),
         )
     ]
-    head.append("")
-    head += [f"- {'❌' if p.severity is Severity.ERROR else '⚠️'} {_escape(str(p))}" for p in plan.findings]
-    if plan.findings:
-        head.append("")
+    head += ["", "**Settings in force**", "", code_block(settings_lines(plan)), ""]
     if not plan.has_changes:
         head.append("No changes. App Mesh matches the manifests.")
-    blocks = [_details(step) for step in plan.steps if step.actions]
-    return _fit("\n".join(head), blocks, summary_line(plan), limit)
+    errors_ = [p for p in plan.findings if p.severity is Severity.ERROR]
+    warnings_ = [p for p in plan.findings if p.severity is not Severity.ERROR]
+    sections = [
+        _Section("deleted resource(s)", "**Deleted**", [f"- {code(str(s.key))}" for s in deleted]),
+        _Section("error(s)", "**Errors**", [f"- ❌ {code(str(p))}" for p in errors_]),
+        _Section("change(s)", "**Changes**", [_details(s) for s in _by_importance(plan)]),
+        _Section("warning(s)", "**Warnings**", [f"- ⚠️ {code(str(p))}" for p in warnings_]),
+    ]
+    return _fit("\n".join(head), sections, f"**{summary_line(plan)}**", limit)
+
+
+class _Section:
+    """Items of one kind, shown in order while they fit."""
+
+    def __init__(self, noun: str, title: str, items: list[str]) -> None:
+        self.noun, self.title, self.items = noun, title, items
+
+
+_IMPORTANCE = (Action.DELETE, Action.CREATE, Action.UPDATE)
+
+
+def _by_importance(plan: Plan) -> list[Step]:
+    """Deletes, then creates, then updates: what a reviewer must not miss comes first."""
+    return sorted((s for s in plan.steps if s.actions), key=lambda s: _IMPORTANCE.index(s.summary_action))
 
 
 def _details(step: Step) -> str:
     symbol = _SYMBOL[step.summary_action]
-    body = "\n".join(_diff_lines(c) for c in step.changes)
-    where = f" — `{step.source}`" if step.source else ""
-    return (
-        f"<details><summary><code>{symbol} {_escape(str(step.key))}</code> {_verbs(step)}"
-        f"</summary>\n\n{_escape(step.reason)}{where}\n\n```diff\n{body}\n```\n</details>"
-    )
+    where = f" — from {code(str(step.source))}" if step.source else ""
+    title = f"`{symbol}` {code(str(step.key))} {_verbs(step)}{where}"
+    lines = [f"# {step.reason}"] + [line for c in step.changes for line in _diff_lines(c)]
+    return f"{title}\n\n{code_block(lines, 'diff')}\n"
 
 
-def _diff_lines(change: Change) -> str:
+def _diff_lines(change: Change) -> list[str]:
     """An update as a -/+ pair, which GitHub's diff highlighting colours."""
     if change.before is None or change.after is None:
-        return change_line(change)
-    return f"- {change.path} = {_value(change.before)}\n+ {change.path} = {_value(change.after)}"
+        return [change_line(change)]
+    path = clean(change.path)
+    return [f"- {path} = {_value(change.before)}", f"+ {path} = {_value(change.after)}"]
 
 
-def _fit(head: str, blocks: list[str], footer: str, limit: int) -> str:
-    """Keep the comment under GitHub's size limit, saying what was left out."""
-    reserve = 200
+def _fit(head: str, sections: list[_Section], footer: str, limit: int) -> str:
+    """Add each section's items while the comment stays under ``limit``, noting what was cut."""
     out = [head]
-    size = len(head) + len(footer) + reserve
-    for shown, block in enumerate(blocks):
-        if size + len(block) + 1 > limit:
-            out.append(
-                f"\n_… {len(blocks) - shown} more change(s) not shown: the comment size limit was reached. "
-                "Run `reconcile --dry-run` for the full plan._"
-            )
-            break
-        out.append(block)
-        size += len(block) + 1
-    out.append(f"\n**{footer}**")
+    notes: list[str] = []
+    size = len(head) + len(footer) + 600  # room for the notes about what was cut
+    for section in sections:
+        if not section.items:
+            continue
+        shown = 0
+        if size + len(section.title) + 2 < limit:
+            out.append(f"\n{section.title}\n")
+            size += len(section.title) + 2
+            for item in section.items:
+                if size + len(item) + 1 > limit:
+                    break
+                out.append(item)
+                size += len(item) + 1
+                shown += 1
+        if shown < len(section.items):
+            notes.append(f"{len(section.items) - shown} more {section.noun}")
+    if notes:
+        cut = ", ".join(notes)
+        out.append(f"\n_Not shown to keep this comment under GitHub's size limit: {cut}; {FULL_PLAN_HINT}._")
+    out.append(f"\n{footer}")
     return "\n".join(out) + "\n"
-
-
-def _escape(text_: str) -> str:
-    return text_.replace("<", "&lt;").replace(">", "&gt;")
 
 
 # --- apply results ---------------------------------------------------------------
@@ -193,7 +284,8 @@ def report_text(report: Report) -> str:
     for outcome in report.outcomes:
         if outcome.status is not Status.DONE:
             colour = "red" if outcome.status is Status.FAILED else "yellow"
-            lines.append(click.style(f"{outcome.status.value}: {outcome.key}: {outcome.message}", fg=colour))
+            message = clean(f"{outcome.status.value}: {outcome.key}: {outcome.message}")
+            lines.append(click.style(message, fg=colour))
     done = {a: report.count(Status.DONE, a) for a in (Action.CREATE, Action.UPDATE, Action.DELETE)}
     lines.append(
         f"Apply {'complete' if report.ok else 'incomplete'}: {done[Action.CREATE]} created, "
@@ -205,8 +297,8 @@ def report_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def apply_json(plan: Plan, report: Report, owner: str) -> str:
-    document = json.loads(as_json(plan, owner))
+def apply_json(plan: Plan, report: Report) -> str:
+    document = _document(plan)
     document["apply"] = {
         "ok": report.ok,
         "outcomes": [

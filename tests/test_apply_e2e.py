@@ -14,9 +14,10 @@ import pytest
 from reconciler import loader, model
 from reconciler.adapter import AppMesh, Connection
 from reconciler.diff import canonical
-from reconciler.engine import Reconciler, Settings
+from reconciler.engine import Reconciler
 from reconciler.executor import Status
 from reconciler.sandbox import Realism, Sandbox
+from reconciler.settings import Settings
 
 from .conftest import ROOT, SCRIPT, appmesh_client, reconcile
 from .helpers import gateway, route, write_tree
@@ -80,7 +81,9 @@ def test_apply_converges_and_the_next_plan_is_clean(sandbox: Sandbox) -> None:
     done = reconcile("-f", "manifests/", endpoint=sandbox.endpoint)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Apply complete: 5 created, 0 updated, 0 deleted; 0 failed, 0 skipped." in done.stdout
-    assert live_state(sandbox.endpoint) == expected_state(ROOT / "manifests")
+    assert live_state(sandbox.endpoint) == expected_state(
+        ROOT / "manifests", owner="platform"
+    )  # the tree's settings
     again = reconcile("--dry-run", "--detailed-exitcode", "-f", "manifests/", endpoint=sandbox.endpoint)
     assert again.returncode == 0, again.stdout
 
@@ -160,7 +163,9 @@ def test_empty_manifest_set_deletes_nothing(sandbox: Sandbox, tmp_path: Path) ->
     (tmp_path / "empty").mkdir()
     done = reconcile("--prune", "--mesh", "apps", "-f", str(tmp_path / "empty"), endpoint=sandbox.endpoint)
     assert done.returncode == 1
-    assert "no manifests found" in done.stderr
+    assert "warning: " in done.stdout
+    assert "no manifests found" in done.stdout
+    assert "refusing to prune mesh apps: the manifests name nothing in it" in done.stdout
     assert sandbox.stats.writes() == 0
     other = write_tree(tmp_path / "other", {"m.yaml": [gateway(mesh="elsewhere")]})
     appmesh_client(sandbox.endpoint).create_mesh(meshName="elsewhere")
@@ -184,7 +189,10 @@ def test_more_deletes_than_allowed_deletes_nothing(sandbox: Sandbox, tmp_path: P
     keep = write_tree(tmp_path / "keep", {"m.yaml": [gateway()]})
     done = reconcile("--prune", "--max-deletes", "3", "-f", str(keep), endpoint=sandbox.endpoint)
     assert done.returncode == 1
-    assert "refusing to delete 4 resources in one run, more than --max-deletes 3" in done.stdout
+    assert (
+        "refusing to delete 4 resources in one run, more than maxDeletes 3 (flag --max-deletes)"
+        in done.stdout
+    )
     assert sandbox.stats.writes() == 0
     done = reconcile("--prune", "--max-deletes", "4", "-f", str(keep), endpoint=sandbox.endpoint)
     assert done.returncode == 0, done.stdout
@@ -246,8 +254,8 @@ def test_conflict_between_plan_and_apply_converges(
     box = make_sandbox(realism)
     tree = write_tree(tmp_path, {"m.yaml": [gateway(), route()]})
     desired = loader.load(tree).state
-    reconciler = Reconciler(AppMesh.connect(Connection(endpoint_url=box.endpoint)), Settings())
-    plan = reconciler.plan(desired)
+    reconciler = Reconciler(AppMesh.connect(Connection(endpoint_url=box.endpoint)))
+    plan = reconciler.plan(desired, Settings())
     client = appmesh_client(box.endpoint)  # someone creates the route between our plan and our apply
     client.create_virtual_gateway(meshName="apps", virtualGatewayName="gw", spec=gateway()["spec"])
     client.create_gateway_route(
@@ -262,7 +270,7 @@ def test_conflict_between_plan_and_apply_converges(
     }
     assert all(o.status is Status.DONE for o in report.outcomes)
     assert live_state(box.endpoint) == expected_state(tree)
-    assert not reconciler.plan(desired).has_changes
+    assert not reconciler.plan(desired, Settings()).has_changes
 
 
 def test_route_deleted_out_of_band_is_put_back(sandbox: Sandbox, tmp_path: Path) -> None:

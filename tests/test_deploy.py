@@ -232,3 +232,71 @@ def test_pre_commit_hook_runs_validate(tmp_path: Path) -> None:
     bad = run(*command, cwd=tmp_path, env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
     assert bad.returncode == 1
     assert "bad.yaml" in bad.stderr
+
+
+PLAN_MEANING_FLAGS = ("--owner", "--prune", "--no-prune", "--allow-empty", "--max-deletes", "--mesh")
+
+
+def test_deployment_and_workflow_take_the_plan_meaning_from_the_tree() -> None:
+    deployment = yaml.safe_load((KUBE / "base" / "deployment.yaml").read_text())
+    (container,) = [
+        c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "reconciler"
+    ]
+    assert not [arg for arg in container["args"] if arg.split("=")[0] in PLAN_MEANING_FLAGS]
+    scripts = " ".join(step.get("run", "") for step in _steps().values())
+    assert not [flag for flag in PLAN_MEANING_FLAGS if f"{flag} " in scripts or f"{flag}=" in scripts]
+    settings = yaml.safe_load((ROOT / "manifests" / "settings.yaml").read_text())
+    assert settings["spec"]["owner"] == "platform"
+    assert settings["spec"]["prune"] is True
+
+
+def _with_status(step: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """The step verbatim, then the plan command's exit status (the step itself hides a 2)."""
+    return {
+        **step,
+        "env": {**step.get("env", {}), **env},
+        "run": step["run"] + '\necho "plan-exit=$status"\n',
+    }
+
+
+def _actions(plan_json: Path) -> list[tuple[str, list[str]]]:
+    document = json.loads(plan_json.read_text())
+    return [(r["address"], r["actions"]) for r in document["resources"] if r["actions"] != ["no-op"]]
+
+
+def test_both_preview_paths_show_the_delete_a_merge_would_make(sandbox: Sandbox, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    for source in (ROOT / "manifests").rglob("*.yaml"):
+        target = repo / "manifests" / source.relative_to(ROOT / "manifests")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source.read_text())
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "base")
+    base = _git(repo, "rev-parse", "HEAD")
+    # The deployment applies the base branch, with the tree's settings (owner platform).
+    applied = run(BIN / "reconcile", "-f", repo / "manifests", "--endpoint-url", sandbox.endpoint)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    _git(repo, "rm", "-q", "manifests/sample/gateway-route.yaml")
+    _git(repo, "commit", "-q", "-m", "remove a route")
+    sandbox.stats.reset()
+
+    steps = _steps()
+    previews = {}
+    for name, extra in (
+        ("Plan against App Mesh", {"AWS_ENDPOINT_URL": sandbox.endpoint}),
+        ("Plan offline against the base branch", {"BASE_SHA": base}),
+    ):
+        env = _workflow_env(tmp_path / name.replace(" ", "-"), {})
+        done = _run_step(_with_status(steps[name], extra), repo, env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "plan-exit=2" in done.stdout, done.stdout  # --detailed-exitcode: there are changes
+        plan = (repo / "plan.md").read_text()
+        assert "deletes 1 resource(s)" in plan
+        assert "GatewayRoute apps/myVirtualGateway/myGatewayRoute" in plan
+        assert 'owner = "platform"' in plan
+        previews[name] = _actions(repo / "plan.json")
+    assert previews["Plan against App Mesh"] == previews["Plan offline against the base branch"]
+    assert previews["Plan against App Mesh"] == [("apps/myVirtualGateway/myGatewayRoute", ["delete"])]
+    assert {op for op in sandbox.stats.operations() if not op.startswith(("List", "Describe"))} == set()

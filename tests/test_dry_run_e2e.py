@@ -57,7 +57,7 @@ def test_dry_run_lists_creates_then_nothing_once_created(
     assert "Plan: 5 to create, 0 to update, 0 to delete, 0 unchanged." in first.stdout
     assert writes(box) == {}
 
-    create_through_boto3(box.endpoint, ROOT / "manifests")
+    create_through_boto3(box.endpoint, ROOT / "manifests", owner="platform")  # manifests/settings.yaml
     box.stats.reset()
     second = reconcile("--dry-run", "--detailed-exitcode", "-f", "manifests/", endpoint=box.endpoint)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -80,7 +80,7 @@ def test_one_edit_is_one_update_in_json(sandbox: Sandbox, tmp_path: Path) -> Non
     done = reconcile("--dry-run", "-o", "json", "-f", str(tmp_path), endpoint=sandbox.endpoint)
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
-    assert document["format_version"] == "1.0"
+    assert document["format_version"] == "1.1"
     assert document["summary"] == {"create": 0, "update": 1, "delete": 0, "no-op": 1}
     assert document["has_changes"] is True
     changed = [r for r in document["resources"] if r["actions"] != ["no-op"]]

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import loader, model
-from reconciler.plan import Action, Options, Plan, make_plan
+from reconciler.plan import Action, Plan, make_plan
 from reconciler.problems import Severity
 from reconciler.resources import Desired, DesiredState, Key, Live, Scope, Source
+from reconciler.settings import Settings
 
 from .helpers import gateway, route, write_tree
 
@@ -43,7 +44,7 @@ def actions(plan: Plan) -> dict[str, tuple[str, ...]]:
 
 
 def test_empty_live_state_plans_creates_gateways_first(tmp_path: Path) -> None:
-    plan = make_plan(desired_of(tmp_path, [route(), gateway()]), {}, Options())
+    plan = make_plan(desired_of(tmp_path, [route(), gateway()]), {}, Settings())
     assert [s.key.kind for s in plan.steps] == ["VirtualGateway", "GatewayRoute"]
     assert actions(plan) == {"apps/gw": ("create",), "apps/gw/rt": ("create",)}
     assert plan.counts() == {"create": 2, "update": 0, "delete": 0, "no-op": 0}
@@ -55,7 +56,7 @@ def test_empty_live_state_plans_creates_gateways_first(tmp_path: Path) -> None:
 
 def test_equal_state_plans_nothing(tmp_path: Path) -> None:
     state = desired_of(tmp_path, [gateway(), route()])
-    plan = make_plan(state, live_of(state), Options())
+    plan = make_plan(state, live_of(state), Settings())
     assert not plan.has_changes
     assert plan.findings == []
 
@@ -101,7 +102,7 @@ def test_explicit_nulls_and_server_defaults_in_the_live_answer_are_no_change(tmp
         1,
         OWNED,
     )
-    assert not make_plan(state, live, Options()).has_changes
+    assert not make_plan(state, live, Settings()).has_changes
 
 
 def test_reordered_unordered_lists_are_no_change(tmp_path: Path) -> None:
@@ -120,7 +121,7 @@ def test_reordered_unordered_lists_are_no_change(tmp_path: Path) -> None:
     spec["http2Route"]["match"]["queryParameters"].reverse()
     del spec["http2Route"]["match"]["headers"][0]["invert"]  # the server's default, left out
     live[rt] = Live(rt, spec, "arn:rt", 1, OWNED)
-    assert not make_plan(state, live, Options()).has_changes
+    assert not make_plan(state, live, Settings()).has_changes
 
 
 def test_one_changed_field_is_one_update_naming_its_path(tmp_path: Path) -> None:
@@ -130,7 +131,7 @@ def test_one_changed_field_is_one_update_naming_its_path(tmp_path: Path) -> None
     spec = copy.deepcopy(dict(live[rt].spec))
     spec["http2Route"]["match"]["prefix"] = "/old"
     live[rt] = Live(rt, spec, "arn:rt", 3, OWNED)
-    plan = make_plan(state, live, Options())
+    plan = make_plan(state, live, Settings())
     assert actions(plan) == {"apps/gw": (), "apps/gw/rt": ("update",)}
     (step,) = [s for s in plan.steps if s.actions]
     assert [(c.path, c.before, c.after) for c in step.changes] == [
@@ -141,7 +142,7 @@ def test_one_changed_field_is_one_update_naming_its_path(tmp_path: Path) -> None
 
 def test_untagged_live_resource_is_adopted_with_a_tag_action(tmp_path: Path) -> None:
     state = desired_of(tmp_path, [gateway(tags={"team": "a"})])
-    plan = make_plan(state, live_of(state, tags={}), Options())
+    plan = make_plan(state, live_of(state, tags={}), Settings())
     (step,) = plan.steps
     assert step.actions == (Action.TAG,)
     assert step.reason.startswith("adopt")
@@ -152,12 +153,12 @@ def test_untagged_live_resource_is_adopted_with_a_tag_action(tmp_path: Path) -> 
 def test_tags_compare_as_a_map_ignoring_aws_prefix(tmp_path: Path) -> None:
     state = desired_of(tmp_path, [gateway(tags={"a": "1", "b": "2"})])
     live = live_of(state, tags={**OWNED, "aws:cloudformation:stack-name": "x"})
-    assert not make_plan(state, live, Options()).has_changes
+    assert not make_plan(state, live, Settings()).has_changes
 
 
 def test_resource_of_another_owner_is_left_alone_with_an_error(tmp_path: Path) -> None:
     state = desired_of(tmp_path, [gateway()])
-    plan = make_plan(state, live_of(state, tags={model.OWNER_TAG: "team-b"}), Options())
+    plan = make_plan(state, live_of(state, tags={model.OWNER_TAG: "team-b"}), Settings())
     assert not plan.has_changes
     assert plan.blocked
     assert "owned by reconciler owner 'team-b'" in plan.findings[0].message
@@ -174,8 +175,8 @@ def test_prune_deletes_only_owned_resources_absent_from_manifests(tmp_path: Path
     live = live_of(state)
     for stray in (_stray("owned"), _stray("unowned", None), _stray("other", "someone-else")):
         live[stray.key] = stray
-    assert not make_plan(state, live, Options()).has_changes  # nothing deleted without --prune
-    plan = make_plan(state, live, Options(prune=True))
+    assert not make_plan(state, live, Settings()).has_changes  # nothing deleted without --prune
+    plan = make_plan(state, live, Settings(prune=True))
     assert [s.key.name for s in plan.steps if Action.DELETE in s.actions] == ["owned"]
 
 
@@ -184,16 +185,16 @@ def test_prune_guards(tmp_path: Path) -> None:
     live = {s.key: s for s in (_stray(f"r{i}") for i in range(3))}
     gw = Key.gateway_key(APPS, "gw")
     live[gw] = Live(gw, gateway()["spec"], "arn:gw", 1, OWNED)
-    empty_mesh = make_plan(state, live, Options(prune=True))
+    empty_mesh = make_plan(state, live, Settings(prune=True))
     assert empty_mesh.blocked
     assert "the manifests name nothing in it" in empty_mesh.findings[0].message
     assert not any(Action.DELETE in s.actions for s in empty_mesh.steps)
 
-    too_many = make_plan(state, live, Options(prune=True, allow_empty=True, max_deletes=3))
+    too_many = make_plan(state, live, Settings(prune=True, allow_empty=True, max_deletes=3))
     assert too_many.blocked
-    assert "more than --max-deletes 3" in too_many.findings[0].message
+    assert "more than maxDeletes 3 (default)" in too_many.findings[0].message
 
-    allowed = make_plan(state, live, Options(prune=True, allow_empty=True, max_deletes=4))
+    allowed = make_plan(state, live, Settings(prune=True, allow_empty=True, max_deletes=4))
     assert not allowed.blocked
     assert sum(Action.DELETE in s.actions for s in allowed.steps) == 4
 
@@ -203,7 +204,7 @@ def test_gateway_with_remaining_routes_is_not_deleted(tmp_path: Path) -> None:
     gw = Key.gateway_key(APPS, "gw")
     unowned = _stray("theirs", None)
     live = {**live_of(state), gw: Live(gw, gateway()["spec"], "arn:gw", 1, OWNED), unowned.key: unowned}
-    plan = make_plan(state, live, Options(prune=True))
+    plan = make_plan(state, live, Settings(prune=True))
     assert not any(Action.DELETE in s.actions for s in plan.steps)
     assert "routes that will remain still use it (theirs)" in plan.findings[0].message
 
@@ -213,7 +214,7 @@ def _findings(plan: Plan) -> list[tuple[str, str, str]]:
 
 
 def test_route_whose_gateway_exists_nowhere_is_an_error(tmp_path: Path) -> None:
-    plan = make_plan(desired_of(tmp_path, [route()]), {}, Options())
+    plan = make_plan(desired_of(tmp_path, [route()]), {}, Settings())
     assert plan.blocked
     assert _findings(plan) == [
         (
@@ -227,7 +228,7 @@ def test_route_whose_gateway_exists_nowhere_is_an_error(tmp_path: Path) -> None:
 def test_route_on_a_live_gateway_is_fine(tmp_path: Path) -> None:
     state = desired_of(tmp_path, [route()])
     gw = Key.gateway_key(APPS, "gw")
-    plan = make_plan(state, {gw: Live(gw, gateway()["spec"], "arn:gw", 1, {})}, Options())
+    plan = make_plan(state, {gw: Live(gw, gateway()["spec"], "arn:gw", 1, {})}, Settings())
     assert not plan.blocked
 
 
@@ -251,7 +252,7 @@ def test_route_type_without_listener_and_missing_port_on_multi_listener_gateway(
             ],
         ),
         {},
-        Options(),
+        Settings(),
     )
     assert _findings(plan) == [
         ("warning", "spec.grpcRoute", "the gateway has no grpc listener (it serves: http2)"),
@@ -267,7 +268,7 @@ def test_quotas_are_warnings(tmp_path: Path) -> None:
     docs = [gateway(f"g{i}") for i in range(4)] + [
         route(f"r{i}", gateway="g0", prefix=f"/{i}") for i in range(11)
     ]
-    plan = make_plan(desired_of(tmp_path, docs), {}, Options())
+    plan = make_plan(desired_of(tmp_path, docs), {}, Settings())
     assert not plan.blocked
     assert [(p.severity, p.message.split(";")[0]) for p in plan.findings] == [
         (Severity.WARNING, "VirtualGateway apps/g0 would have 11 gateway routes"),
@@ -277,8 +278,8 @@ def test_quotas_are_warnings(tmp_path: Path) -> None:
 
 def test_plan_is_deterministic(tmp_path: Path) -> None:
     docs = [gateway("b"), route("z", gateway="b"), gateway("a"), route("y", gateway="a")]
-    first = make_plan(desired_of(tmp_path / "1", docs), {}, Options())
-    second = make_plan(desired_of(tmp_path / "2", list(reversed(docs))), {}, Options())
+    first = make_plan(desired_of(tmp_path / "1", docs), {}, Settings())
+    second = make_plan(desired_of(tmp_path / "2", list(reversed(docs))), {}, Settings())
     assert [s.key for s in first.steps] == [s.key for s in second.steps]
     assert [s.key.address for s in first.steps] == ["apps/a", "apps/a/y", "apps/b", "apps/b/z"]
 
@@ -286,7 +287,7 @@ def test_plan_is_deterministic(tmp_path: Path) -> None:
 def test_desired_state_source_is_kept_for_messages() -> None:
     key = Key.gateway_key(APPS, "gw")
     state = DesiredState({key: Desired(key, gateway()["spec"], {}, Source("f.yaml", 2))}, {APPS})
-    (step,) = make_plan(state, {}, Options()).steps
+    (step,) = make_plan(state, {}, Settings()).steps
     assert str(step.source) == "f.yaml (document 2)"
 
 
@@ -294,11 +295,12 @@ def test_markdown_stays_under_the_comment_limit_and_says_so(tmp_path: Path) -> N
     from reconciler import render
 
     docs = [gateway()] + [route(f"r{i}", prefix=f"/{'x' * 200}{i}") for i in range(40)]
-    plan = make_plan(desired_of(tmp_path, docs), {}, Options())
+    plan = make_plan(desired_of(tmp_path, docs), {}, Settings())
     full = render.markdown(plan)
     short = render.markdown(plan, limit=4000)
     assert len(full) < render.GITHUB_COMMENT_LIMIT
     assert "not shown" not in full
     assert len(short) <= 4000
-    assert "more change(s) not shown: the comment size limit was reached" in short
+    assert "Not shown to keep this comment under GitHub's size limit: " in short
+    assert "more change(s)" in short
     assert short.rstrip().endswith("**Plan: 41 to create, 0 to update, 0 to delete, 0 unchanged.**")

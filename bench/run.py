@@ -338,6 +338,59 @@ def offline_plan(work: Path) -> dict[str, Any]:
     }
 
 
+VALIDATE_PEAK = """
+import json, resource, sys
+from pathlib import Path
+from reconciler import loader
+result = loader.load(Path(sys.argv[1]))
+print(json.dumps({"resources": len(result.state.resources), "errors": len([p for p in result.problems
+                  if p.severity.value == "error"]),
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+POD_MEMORY_LIMIT_MB = 512  # deploy/kubernetes/base/deployment.yaml
+
+
+def _maximal_file(path: Path, first: int) -> None:
+    """One manifest file at the per-file byte limit, of gateway routes (the densest content)."""
+    doc = (
+        "apiVersion: appmesh.reconciler/v1\nkind: GatewayRoute\n"
+        "metadata: {{name: r{n}, mesh: apps, virtualGateway: gw}}\n"
+        "spec: {{httpRoute: {{action: {{target: {{virtualService: {{virtualServiceName: svc.local}}}}}}, "
+        "match: {{prefix: /p{n}}}}}}}\n---\n"
+    )
+    parts, size, n = [], 0, first
+    while size < loader.MAX_FILE_BYTES - 300:
+        parts.append(doc.format(n=n))
+        size += len(parts[-1])
+        n += 1
+    path.write_text("".join(parts))
+
+
+def hostile_tree_memory(work: Path) -> dict[str, Any]:
+    """Peak RSS of `validate` on 8 maximal files, and on a tree at the tree-wide byte limit."""
+    figures = {}
+    for files in (8, loader.MAX_TREE_BYTES // loader.MAX_FILE_BYTES):
+        root = work / f"max{files}"
+        root.mkdir()
+        for i in range(files):
+            _maximal_file(root / f"f{i:03}.yaml", i * 100_000)
+        done = subprocess.run(
+            [sys.executable, "-c", VALIDATE_PEAK, str(root)], capture_output=True, text=True, check=True
+        )
+        figures[files] = json.loads(done.stdout)
+    eight, limit = figures[8], figures[loader.MAX_TREE_BYTES // loader.MAX_FILE_BYTES]
+    return {
+        "scenario": "7. peak RSS of validate: 8 maximal (1 MiB) files; a tree at the limits",
+        "figure": f"8 files ({eight['resources']} routes): {eight['rss_mb']:.0f} MB; "
+        f"{loader.MAX_TREE_BYTES >> 20} MiB tree ({limit['resources']} routes, "
+        f"{limit['errors']} error(s)): {limit['rss_mb']:.0f} MB",
+        "baseline": f"pod memory limit {POD_MEMORY_LIMIT_MB} MiB",
+        "target": "tree at the limits <= 50% of the pod limit (the daemon holds two snapshots)",
+        "met": limit["rss_mb"] <= POD_MEMORY_LIMIT_MB / 2,
+        "values": figures,
+    }
+
+
 def watch_latency(box: SandboxProcess, work: Path) -> dict[str, Any]:
     box.fresh()
     root = tree(work / "s6", 1, 1)
@@ -423,6 +476,7 @@ def main() -> None:
             faults(box, work, clean),
             offline_plan(work),
             watch_latency(box, work),
+            hostile_tree_memory(work),
         ]
     finally:
         box.stop()

@@ -348,9 +348,10 @@ def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, **para
 @click.option(
     "-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Directory to write."
 )
+@click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
 @manifests_option
 @aws_options
-def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, **params: Any) -> None:
+def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, force: bool, **params: Any) -> None:
     """Write live gateways and routes as manifests (to adopt existing resources, or to archive).
 
     A mesh outside the tree's settings ``meshes`` is refused: this instance never reads it.
@@ -361,19 +362,28 @@ def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, **params:
     if not settings.manages(scope):
         origin = settings.origin("meshes")
         raise click.UsageError(f"mesh {scope} is not among the meshes this instance manages ({origin})")
+    vanished: list[str] = []
     try:
-        live = LiveReader(_connect(params)).read({scope}, want_tags=lambda _key: True)
+        reader = LiveReader(_connect(params))
+        live = reader.read({scope}, lambda _key: True, lambda key: vanished.append(str(key)))
     except ApiError as exc:
         sys.exit(_api_error(exc))
     if gateway:
         live = {k: v for k, v in live.items() if k.gateway == gateway}
-    files = exporter.write(live, output_dir)
+    try:
+        files = exporter.write(live, output_dir, force=force)
+    except exporter.ExportError as exc:
+        click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
+        sys.exit(EXIT_ERROR)
     for path in files:
-        click.echo(f"wrote {path}")
+        click.echo(f"wrote {render.clean(str(path))}")
+    for key in vanished:
+        message = f"warning: {render.clean(key)} was listed but gone when described; not exported"
+        click.echo(click.style(message, fg="yellow"), err=True)
     check = loader.load(output_dir)
     _echo_problems(check.problems)
-    click.echo(f"{len(live)} resource(s) from mesh {scope} in {len(files)} file(s).")
-    sys.exit(EXIT_OK if check.ok else EXIT_ERROR)
+    click.echo(f"{len(live)} resource(s) from mesh {render.clean(str(scope))} in {len(files)} file(s).")
+    sys.exit(EXIT_OK if check.ok and not vanished else EXIT_ERROR)
 
 
 def _plan_exit_code(plan: Plan, detailed: bool) -> int:

@@ -8,7 +8,15 @@ so the engine behaves the same against either.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+
+_USERINFO = re.compile(r"(?<=://)[^/\s@]+@")
+
+
+def mask_userinfo(text: str) -> str:
+    """``scheme://user:secret@host`` → ``scheme://***@host``, wherever a URL appears in ``text``."""
+    return _USERINFO.sub("***@", text)
 
 
 class Failure(StrEnum):
@@ -77,7 +85,7 @@ class ApiError(Exception):
     def __init__(
         self, failure: Failure, message: str, *, code: str = "", status: int = 0, operation: str = ""
     ) -> None:
-        super().__init__(message)
+        super().__init__(mask_userinfo(message))  # botocore puts the endpoint URL in its messages
         self.failure = failure
         self.code = code or failure.value
         self.status = status

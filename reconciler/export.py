@@ -5,6 +5,12 @@ exactly as the API returned it (list order, explicit defaults, empty objects), s
 export plans as no change and can be applied to another mesh as it stands; only the
 ``aws:`` tags and the owner tag (the reconciler adds that itself) are left out.
 
+Names come from App Mesh and are not trusted: file and directory names are made from
+them by one mapping (no separators, no ``..``, no leading dot, no control characters,
+bounded length with a stable hash suffix, no names that differ only in case), every
+target must lie under the output directory, nothing is written through a symlink, and
+an existing file is replaced only when asked to (``force``).
+
 The YAML reads the same to YAML 1.1 readers (PyYAML) and YAML 1.2 readers (ruamel,
 yq, editors): every string a 1.2 core-schema reader would take for a number, a
 boolean or null is quoted.
@@ -12,7 +18,10 @@ boolean or null is quoted.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +33,7 @@ from .plan import comparable_tags
 from .resources import GATEWAY, ROUTE, Key, Live
 
 HEADER = "# Exported from App Mesh by `reconcile export`.\n"
+MAX_NAME = 100  # characters of a name kept in a file name, before the hash suffix
 
 # YAML 1.2 core schema (spec 10.3.2): the plain scalars that do not resolve to a string.
 _CORE_SCHEMA_NON_STRING = re.compile(
@@ -34,6 +44,11 @@ _CORE_SCHEMA_NON_STRING = re.compile(
     |[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)""",
     re.VERBOSE,
 )
+_UNSAFE_IN_NAMES = re.compile(r"[^A-Za-z0-9_.@-]")
+
+
+class ExportError(Exception):
+    """The export would write outside its directory, through a link, or over a file."""
 
 
 class _Dumper(yaml.SafeDumper):
@@ -77,15 +92,71 @@ def _as_returned(value: Any) -> Any:
     return value
 
 
-def write(live: Mapping[Key, Live], directory: Path) -> list[Path]:
-    """Write ``<dir>/<mesh>/<gateway>.yaml`` per gateway; returns the files written."""
-    written = []
+def safe_names(names: list[str]) -> dict[str, str]:
+    """Each name → a file-system name that is safe on any platform and unique ignoring case.
+
+    A name that is already safe is kept as it is; any other gets a stable hash suffix,
+    as do all names of a group that would collide on a case-insensitive file system.
+    """
+    first = {name: _trimmed(name) for name in names}
+    groups: dict[str, list[str]] = defaultdict(list)
+    for name, candidate in first.items():
+        groups[candidate.lower()].append(name)
+    out = {}
+    for name, candidate in first.items():
+        collides = len(groups[candidate.lower()]) > 1
+        out[name] = candidate if candidate == name and not collides else _suffixed(candidate, name)
+    return out
+
+
+def _trimmed(name: str) -> str:
+    safe = _UNSAFE_IN_NAMES.sub("_", name).lstrip(".")
+    return safe[:MAX_NAME] or "_"
+
+
+def _suffixed(candidate: str, name: str) -> str:
+    return f"{candidate}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+
+
+def plan_files(live: Mapping[Key, Live], directory: Path) -> dict[Path, list[dict[str, Any]]]:
+    """``<dir>/<mesh>/<gateway>.yaml`` per gateway, with its documents; names made safe."""
     gateways = sorted(k for k in live if k.kind == GATEWAY)
-    for gateway in gateways:
-        routes = sorted(k for k in live if k.parent == gateway)
-        docs = [document(live[gateway])] + [document(live[k]) for k in routes]
-        path = directory / str(gateway.scope) / f"{gateway.name}.yaml"
+    meshes = safe_names(sorted({str(k.scope) for k in gateways}))
+    files: dict[Path, list[dict[str, Any]]] = {}
+    for scope in sorted({k.scope for k in gateways}):
+        in_mesh = [k for k in gateways if k.scope == scope]
+        names = safe_names([k.name for k in in_mesh])
+        for gateway in in_mesh:
+            routes = sorted(k for k in live if k.parent == gateway)
+            path = directory / meshes[str(scope)] / f"{names[gateway.name]}.yaml"
+            files[path] = [document(live[gateway])] + [document(live[k]) for k in routes]
+    return files
+
+
+def write(live: Mapping[Key, Live], directory: Path, *, force: bool = False) -> list[Path]:
+    """Write every file, or nothing when one would leave ``directory``, follow a link or overwrite."""
+    files = plan_files(live, directory)
+    base = Path(os.path.realpath(directory))
+    for path in files:
+        _check_target(path, base, force)
+    written = []
+    for path, docs in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(HEADER + dump(docs))
+        _check_target(path, base, force)  # again: nothing may have been swapped in meanwhile
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if force else os.O_EXCL)
+        descriptor = os.open(path, flags, 0o644)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(HEADER + dump(docs))
         written.append(path)
     return written
+
+
+def _check_target(path: Path, base: Path, force: bool) -> None:
+    for part in (path.parent, path):
+        if part.is_symlink():
+            raise ExportError(f"{part} is a symbolic link; the export never writes through one")
+    parent = Path(os.path.realpath(path.parent)) if path.parent.exists() else None
+    if parent is not None and not parent.is_relative_to(base):
+        raise ExportError(f"{path} would be written outside {base}")
+    if path.exists() and not force:
+        raise ExportError(f"{path} exists; pass --force to replace it")

@@ -25,10 +25,22 @@ class LiveReader:
         self._specs: dict[str, tuple[_Stamp, Live]] = {}
         self._tags: dict[str, tuple[_Stamp, dict[str, str]]] = {}
 
-    def read(self, scopes: Iterable[Scope], want_tags: Callable[[Key], bool]) -> dict[Key, Live]:
-        """Live state of every gateway and route in ``scopes``."""
+    def read(
+        self,
+        scopes: Iterable[Scope],
+        want_tags: Callable[[Key], bool],
+        on_vanished: Callable[[Key], None] | None = None,
+    ) -> dict[Key, Live]:
+        """Live state of every gateway and route in ``scopes``.
+
+        A resource listed but gone by the time it is described is left out (it no longer
+        exists); ``on_vanished`` hears of each, for callers that must say so.
+        """
         summaries = [s for scope in sorted(scopes) for s in self._list_scope(scope)]
         found = parallel_map(lambda s: self._resolve(s, want_tags(s.key)), summaries, self.mesh.workers)
+        for summary, live in zip(summaries, found, strict=True):
+            if live is None and on_vanished is not None:
+                on_vanished(summary.key)
         return {live.key: live for live in found if live is not None}
 
     def forget(self, arn: str) -> None:

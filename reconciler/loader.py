@@ -35,6 +35,11 @@ SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 100_000
+# Bounds for the whole tree, so that no set of files costs more than the pod has
+# (bench: "hostile tree" measures the peak of a tree at these limits).
+MAX_FILES = 5_000
+MAX_TREE_BYTES = 16 * 1024 * 1024
+MAX_DOCUMENTS = 50_000
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -80,26 +85,30 @@ def load(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> LoadResult:
     """
     result = LoadResult(DesiredState())
     digest = hashlib.sha256()
-    documents: list[_Document] = []
+    budget = _Budget()
     try:
         files = discover(root, result.problems)
         for path in files:
             try:
                 raw = _read(path, max_file_bytes)
+                budget.spend(len(raw))
             except _Invalid as exc:
                 result.problems.append(Problem(str(exc), file=str(path)))
                 continue
+            except _OverBudget as exc:
+                result.problems.append(Problem(str(exc), file=str(root)))
+                break
             digest.update(os.path.relpath(path, root).encode() + b"\0" + raw + b"\0")
-            documents.extend(_parse(raw, str(path), path.suffix == ".json", result.problems))
+            # One document at a time: what a file parses to is dropped once validated.
+            for document in _parse(raw, str(path), path.suffix == ".json", result.problems, budget):
+                found = _validate(document, result.problems)
+                if isinstance(found, Desired):
+                    _add(result, found)
+                elif found is not None:
+                    _set_settings(result, found)
     except FileNotFoundError as exc:
         raise SnapshotChanged(f"{exc.filename} vanished while the manifests were read") from None
     result.digest = digest.hexdigest()
-    for document in documents:
-        found = _validate(document, result.problems)
-        if isinstance(found, Desired):
-            _add(result, found)
-        elif found is not None:
-            _set_settings(result, found)
     if not files and not errors(result.problems):
         # Not an error: an empty tree is valid input, and the plan's prune guard keeps it safe.
         message = "no manifests found (*.yaml, *.yml, *.json)"
@@ -112,32 +121,72 @@ def load(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> LoadResult:
 # --- finding files -----------------------------------------------------------
 
 
+class _OverBudget(Exception):
+    """The tree is larger than the reconciler reads."""
+
+
+@dataclass
+class _Budget:
+    """What the whole tree may cost: files, bytes and documents."""
+
+    files: int = 0
+    bytes: int = 0
+    documents: int = 0
+
+    def spend(self, size: int) -> None:
+        self.files += 1
+        self.bytes += size
+        if self.files > MAX_FILES:
+            raise _OverBudget(f"the tree holds more than {MAX_FILES} manifest files, the limit")
+        if self.bytes > MAX_TREE_BYTES:
+            raise _OverBudget(f"the tree's manifests exceed {MAX_TREE_BYTES} bytes in all, the limit")
+
+    def document(self) -> None:
+        self.documents += 1
+        if self.documents > MAX_DOCUMENTS:
+            raise _Invalid(f"the tree holds more than {MAX_DOCUMENTS} documents, the limit")
+
+
 def discover(root: Path, problems: list[Problem]) -> list[Path]:
-    """Manifest files under ``root``, symlinks followed, each real file once, sorted."""
+    """Manifest files under ``root``, symlinks followed, each real file and directory once, sorted.
+
+    Each real directory is walked once however many links lead to it, so a maze of
+    links costs no more than the directories it holds.
+    """
     if not root.exists():
         problems.append(Problem("manifest directory does not exist", file=str(root)))
         return []
     if root.is_file():
         return [root]
     found: dict[str, Path] = {}
-    _walk(root, (), found, problems)
+    _walk(root, (), set(), found, problems)
     return sorted(found.values())
 
 
 def _walk(
     directory: Path,
     ancestors: tuple[tuple[int, int], ...],
+    visited: set[tuple[int, int]],
     found: dict[str, Path],
     problems: list[Problem],
 ) -> None:
-    stat = directory.stat()
-    here = (stat.st_dev, stat.st_ino)
-    if here in ancestors:
-        problems.append(
-            Problem("symlink loop: this directory leads back to one of its parents", file=str(directory))
-        )
+    try:
+        stat = directory.stat()
+        here = (stat.st_dev, stat.st_ino)
+        if here in ancestors:
+            message = "symlink loop: this directory leads back to one of its parents"
+            problems.append(Problem(message, file=str(directory)))
+            return
+        if here in visited:
+            return  # reached again through another link: its files are already found
+        visited.add(here)
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        problems.append(Problem(f"cannot read directory: {exc.strerror or exc}", file=str(directory)))
         return
-    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+    for entry in entries:
         if entry.name.startswith("."):
             continue
         path = Path(entry.path)
@@ -148,7 +197,7 @@ def _walk(
             problems.append(Problem(f"cannot read: {exc.strerror}", file=str(path)))
             continue
         if is_dir:
-            _walk(path, (*ancestors, here), found, problems)
+            _walk(path, (*ancestors, here), visited, found, problems)
         elif is_file and path.suffix in SUFFIXES:
             found.setdefault(os.path.realpath(path), path)
         elif entry.is_symlink() and not path.exists():
@@ -156,24 +205,34 @@ def _walk(
 
 
 def _read(path: Path, max_bytes: int) -> bytes:
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise _Invalid(f"file is {size} bytes, over the {max_bytes}-byte limit per manifest file")
-    return path.read_bytes()
+    """The file's bytes, read no further than the limit (it may grow while read)."""
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _Invalid(f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise _Invalid(f"file is over the {max_bytes}-byte limit per manifest file")
+    return raw
 
 
 # --- parsing -------------------------------------------------------------------
 
 
-def _parse(raw: bytes, file: str, is_json: bool, problems: list[Problem]) -> Iterator[_Document]:
+def _parse(
+    raw: bytes, file: str, is_json: bool, problems: list[Problem], budget: _Budget
+) -> Iterator[_Document]:
     index = 0
     try:
         text = _decode(raw)
         if is_json:
             index = 1
+            budget.document()
             yield _Document(Source(file, 1), _json(text), lambda: None)
             return
-        _scan(text)
+        _scan(text, budget)
         nodes = _lazy_nodes(text)
         for index, data in enumerate(yaml.load_all(text, Loader=_Loader), start=1):
             yield _Document(Source(file, index), data, functools.partial(_nth, nodes, index - 1))
@@ -189,6 +248,9 @@ def _parse(raw: bytes, file: str, is_json: bool, problems: list[Problem]) -> Ite
         problems.append(Problem(message, file=file, document=index + 1, line=line))
     except yaml.YAMLError as exc:
         problems.append(Problem(f"invalid YAML: {exc}", file=file, document=index + 1))
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of more digits than Python converts
+        reason = str(exc).split(";")[0]
+        problems.append(Problem(f"a value cannot be read: {reason}", file=file, document=index + 1))
 
 
 def _nth(nodes: Callable[[], list[yaml.Node]], index: int) -> yaml.Node:
@@ -217,11 +279,21 @@ def _decode(raw: bytes) -> str:
 
 def _json(text: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise _Invalid(f"invalid JSON: {exc.msg}", line=exc.lineno) from None
     except RecursionError:
         raise _Invalid(f"document nests deeper than {MAX_DEPTH} levels") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused if a key repeats (as YAML's duplicate keys are)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Invalid(f"duplicate key {key!r}")
+        out[key] = value
+    return out
 
 
 @dataclass
@@ -234,7 +306,7 @@ class _Open:
     expect_key: bool = True
 
 
-def _scan(text: str) -> None:
+def _scan(text: str, budget: _Budget) -> None:
     """One pass over the event stream, before anything is composed: nesting depth, alias
     expansion (each alias counts at its anchor's expanded size) and duplicate keys."""
     document = expanded = 0
@@ -244,6 +316,7 @@ def _scan(text: str) -> None:
         line = _mark_line(event.start_mark)
         if isinstance(event, yaml.DocumentStartEvent):
             document, expanded, anchors = document + 1, 0, {}
+            budget.document()
         elif isinstance(event, yaml.CollectionEndEvent):
             closed = stack.pop()
             if closed.anchor:

@@ -36,7 +36,9 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from .throttle import TokenBucket
 
@@ -100,6 +102,33 @@ class Realism:
     @classmethod
     def real(cls, **faults: Any) -> Realism:
         return cls(real_errors=True, **faults)
+
+
+class _RealismChange(BaseModel):
+    """What ``POST /_sandbox/realism`` may set, with the bounds that keep the sandbox answering."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    real_errors: bool = False
+    throttle: Annotated[float, Field(ge=0, le=1)] = 0.0
+    unavailable: Annotated[float, Field(ge=0, le=1)] = 0.0
+    lost: Annotated[float, Field(ge=0, le=1)] = 0.0
+    latency: Annotated[float, Field(ge=0, le=60)] = 0.0
+    write_rate: Annotated[float, Field(gt=0)] | None = None
+    gateways_per_mesh: Annotated[int, Field(ge=0)] | None = None
+    routes_per_gateway: Annotated[int, Field(ge=0)] | None = None
+    seed: int | None = None
+
+
+def _realism_change(body: bytes) -> tuple[dict[str, Any], str]:
+    """The settings a control request asks for, or the reason it is refused."""
+    try:
+        request = json.loads(body or b"{}")
+        change = _RealismChange.model_validate(request)
+    except ValueError as exc:  # pydantic's ValidationError and JSON errors alike
+        return {}, str(exc).replace("\n", " ")
+    values = {name: getattr(change, name) for name in request}
+    return values, ""
 
 
 @dataclass
@@ -175,6 +204,7 @@ class RealismLayer:
         self._tokens: dict[str, tuple[str, _Answer]] = {}
         self._random = random.Random()
         self._limit: TokenBucket | None = None
+        self.hosts: frozenset[str] = frozenset()  # the Host values it answers; set once serving
         self._configure()
 
     def _configure(self) -> None:
@@ -188,6 +218,11 @@ class RealismLayer:
             self._tokens.clear()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        refused = self._foreign(environ)
+        if refused:
+            answer = _error(403, "ForbiddenException", refused)
+            start_response(answer.status, answer.headers)
+            return [answer.body]
         path = environ.get("PATH_INFO", "")
         operation = operation_of(environ["REQUEST_METHOD"], path)
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
@@ -200,6 +235,18 @@ class RealismLayer:
         start_response(answer.status, answer.headers)
         return [answer.body]
 
+    def _foreign(self, environ: Environ) -> str:
+        """Why a request comes from somewhere else (a web page, a rebound DNS name), or ''."""
+        if not self.hosts:
+            return ""
+        host = environ.get("HTTP_HOST", "")
+        if host not in self.hosts:
+            return f"Host {host!r} is not this sandbox's address"
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and origin not in {f"http://{h}" for h in self.hosts}:
+            return f"requests from {origin!r} are refused"
+        return ""
+
     def _control(self, command: str, environ: Environ, body: bytes) -> _Answer:
         """The sandbox's own API, for tests and benchmarks in another process."""
         if command == "stats":
@@ -210,9 +257,15 @@ class RealismLayer:
             self.forget()
             return _json_answer({"reset": True})
         if command == "realism":
-            for name, value in json.loads(body or b"{}").items():
-                if name not in Realism.__dataclass_fields__:
-                    return _error(400, "BadRequestException", f"unknown realism setting {name!r}")
+            values, refused = _realism_change(body)
+            fractions = sum(
+                values.get(n, getattr(self.realism, n)) for n in ("throttle", "unavailable", "lost")
+            )
+            if not refused and fractions > 1:
+                refused = "throttle + unavailable + lost must not exceed 1"
+            if refused:
+                return _error(400, "BadRequestException", refused)
+            for name, value in values.items():
                 setattr(self.realism, name, value)
             self._configure()
             return _json_answer(asdict(self.realism))
@@ -427,6 +480,7 @@ class Sandbox:
             self.host, self.port, self._app, threaded=True, request_handler=MotoRequestHandler
         )
         self.port = self._server.server_address[1]
+        self._app.hosts = frozenset({f"{self.host}:{self.port}", f"localhost:{self.port}"})
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
         self._thread.start()
         return self

@@ -101,7 +101,7 @@ def _findings(policy: str) -> list[tuple[str, str]]:
     return [(enhance_finding(f).severity, f.issue) for f in analyze_policy_string(policy).findings]
 
 
-@pytest.mark.parametrize("name", ["sidecar-policy.json", "preview-policy.json"])
+@pytest.mark.parametrize("name", ["sidecar-policy.json", "preview-policy.json", "adopt-policy.json"])
 def test_iam_policies_have_no_finding_above_low(name: str) -> None:
     findings = _findings((DEPLOY / "iam" / name).read_text())
     assert [f for f in findings if f[0] not in ("LOW", "INFO")] == []
@@ -115,17 +115,56 @@ def test_parliament_really_checks() -> None:
     assert _findings(json.dumps(wide))
 
 
-def test_preview_policy_is_read_only_and_sidecar_deletes_only_owned() -> None:
-    preview = json.loads((DEPLOY / "iam" / "preview-policy.json").read_text())
-    actions = [
-        a
-        for s in preview["Statement"]
-        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+OWNER_KEY = "reconciler.appmesh/owner"
+
+
+def _statements(name: str) -> list[tuple[str, dict[str, Any]]]:
+    policy = json.loads((DEPLOY / "iam" / name).read_text())
+    return [
+        (action, statement)
+        for statement in policy["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     ]
-    assert all(a.split(":")[1].startswith(("List", "Describe")) for a in actions)
-    sidecar = json.loads((DEPLOY / "iam" / "sidecar-policy.json").read_text())
-    (deletes,) = [s for s in sidecar["Statement"] if "appmesh:DeleteGatewayRoute" in s["Action"]]
-    assert deletes["Condition"]["StringEquals"] == {"aws:ResourceTag/reconciler.appmesh/owner": "platform"}
+
+
+def test_preview_policy_is_read_only() -> None:
+    assert all(
+        a.split(":")[1].startswith(("List", "Describe")) for a, _ in _statements("preview-policy.json")
+    )
+
+
+def test_every_sidecar_write_is_conditioned_on_ownership() -> None:
+    writes = [
+        (a, s)
+        for a, s in _statements("sidecar-policy.json")
+        if not a.split(":")[1].startswith(("List", "Describe"))
+    ]
+    assert {a for a, _ in writes} >= {
+        "appmesh:UpdateGatewayRoute",
+        "appmesh:DeleteVirtualGateway",
+        "appmesh:TagResource",
+    }
+    for action, statement in writes:
+        condition = statement.get("Condition", {})
+        if action.split(":")[1].startswith("Create"):  # a new resource must carry this owner's tag
+            assert condition["StringEquals"] == {f"aws:RequestTag/{OWNER_KEY}": "platform"}, action
+            continue
+        assert condition["StringEquals"] == {f"aws:ResourceTag/{OWNER_KEY}": "platform"}, action
+        if action in (
+            "appmesh:TagResource",
+            "appmesh:UntagResource",
+        ):  # the owner tag itself is never touched
+            assert condition["ForAllValues:StringNotEquals"] == {"aws:TagKeys": [OWNER_KEY]}, action
+
+
+def test_adoption_is_a_separate_grant_limited_to_unowned_resources() -> None:
+    ((action, statement),) = _statements("adopt-policy.json")
+    assert action == "appmesh:TagResource"
+    assert statement["Condition"] == {
+        "Null": {f"aws:ResourceTag/{OWNER_KEY}": "true"},
+        "StringEquals": {f"aws:RequestTag/{OWNER_KEY}": "platform"},
+    }
+    assert not _findings((DEPLOY / "iam" / "adopt-policy.json").read_text())
 
 
 def test_workflow_matches_the_github_schema() -> None:
@@ -300,3 +339,20 @@ def test_both_preview_paths_show_the_delete_a_merge_would_make(sandbox: Sandbox,
     assert previews["Plan against App Mesh"] == previews["Plan offline against the base branch"]
     assert previews["Plan against App Mesh"] == [("apps/myVirtualGateway/myGatewayRoute", ["delete"])]
     assert {op for op in sandbox.stats.operations() if not op.startswith(("List", "Describe"))} == set()
+
+
+def test_pod_has_no_api_token_and_pins_images_and_dependencies() -> None:
+    deployment = yaml.safe_load((KUBE / "base" / "deployment.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    (git_sync,) = [c for c in pod["containers"] if c["name"] == "git-sync"]
+    assert "@sha256:" in git_sync["image"]
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "--require-hashes -r requirements.lock" in dockerfile
+    lock = (DEPLOY / "requirements.lock").read_text()
+    pinned = {line.split("==")[0].lower() for line in lock.splitlines() if "==" in line}
+    for requirement in ("pydantic", "boto3", "watchdog", "tenacity", "structlog", "pyyaml", "click", "rich"):
+        assert requirement in pinned, requirement
+    blocks = [b for b in lock.split("\n") if "==" in b]
+    assert blocks
+    assert all(b.rstrip().endswith("\\") for b in blocks)  # each pin continues with its hashes

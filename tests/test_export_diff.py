@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from reconciler.sandbox import Sandbox
@@ -89,3 +91,76 @@ def test_diff_refuses_invalid_head(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "HEAD" in done.stderr
     assert "prefix must start with '/'" in done.stderr
+
+
+def _live(name: str, gateway_name: str | None = None) -> Any:
+    from reconciler.resources import Key, Live, Scope
+
+    scope = Scope("apps")
+    if gateway_name is None:
+        key = Key.gateway_key(scope, name)
+        return Live(key, gateway()["spec"], f"arn:{name}", 1, {})
+    key = Key.route_key(scope, gateway_name, name)
+    return Live(key, route()["spec"], f"arn:{name}", 1, {})
+
+
+def test_export_names_are_safe_and_stay_inside_the_output(tmp_path: Path) -> None:
+    from reconciler import export, loader
+
+    hostile = [
+        "../escape",
+        "/etc/passwd-gw",
+        "a\nkind: Injected",
+        "nul\x00byte",
+        "g" * 255,
+        ".hidden",
+        "Gw",
+        "gw",
+    ]
+    live = {item.key: item for item in (_live(name) for name in hostile)}
+    out = tmp_path / "out"
+    written = export.write(live, out)
+    assert len(written) == len(hostile)
+    assert all(p.resolve().is_relative_to(out.resolve()) for p in written)
+    assert all(not p.name.startswith(".") and len(p.name) < 130 for p in written)
+    assert len({p.name.lower() for p in written}) == len(written)  # no case-insensitive collision
+    check = loader.load(out)
+    assert check.ok, check.problems
+    assert sorted(k.name for k in check.state.resources) == sorted(hostile)  # names kept exactly in the YAML
+
+
+def test_export_never_overwrites_without_force_nor_writes_through_a_link(tmp_path: Path) -> None:
+    from reconciler import export
+
+    live = {item.key: item for item in [_live("gw")]}
+    out = tmp_path / "out"
+    (out / "apps").mkdir(parents=True)
+    (out / "apps" / "gw.yaml").write_text("# hand-edited\n")
+    with pytest.raises(export.ExportError, match="exists; pass --force"):
+        export.write(live, out)
+    assert (out / "apps" / "gw.yaml").read_text() == "# hand-edited\n"
+    export.write(live, out, force=True)
+    assert "kind: VirtualGateway" in (out / "apps" / "gw.yaml").read_text()
+    target = tmp_path / "elsewhere.yaml"
+    target.write_text("precious\n")
+    (out / "apps" / "gw.yaml").unlink()
+    (out / "apps" / "gw.yaml").symlink_to(target)
+    with pytest.raises(export.ExportError, match="symbolic link"):
+        export.write(live, out, force=True)
+    assert target.read_text() == "precious\n"
+
+
+def test_export_cli_refuses_to_overwrite_and_masks_credentials(sandbox: Sandbox, tmp_path: Path) -> None:
+    client = appmesh_client(sandbox.endpoint)
+    client.create_virtual_gateway(meshName="apps", virtualGatewayName="gw", spec=gateway()["spec"])
+    out = tmp_path / "out"
+    assert reconcile("export", "--mesh", "apps", "-o", str(out), endpoint=sandbox.endpoint).returncode == 0
+    again = reconcile("export", "--mesh", "apps", "-o", str(out), endpoint=sandbox.endpoint)
+    assert again.returncode == 1
+    assert f"{out / 'apps' / 'gw.yaml'} exists; pass --force" in again.stderr
+    secret = reconcile(
+        "export", "--mesh", "apps", "-o", str(tmp_path / "x"), endpoint="http://me:hunter2@127.0.0.1:9"
+    )
+    assert secret.returncode == 1
+    assert "hunter2" not in secret.stderr + secret.stdout
+    assert "***@127.0.0.1:9" in secret.stderr

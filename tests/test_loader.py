@@ -300,3 +300,59 @@ def test_trailing_document_separator_and_comment_documents_are_ignored(tmp_path:
     result = load(tmp_path, {"a.yaml": text})
     assert result.problems == []
     assert len(result.state.resources) == 1
+
+
+def test_a_symlink_maze_walks_each_real_directory_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    levels = 24
+    for i in range(levels):
+        (tmp_path / f"l{i}").mkdir()
+    for i in range(levels - 1):
+        for name in ("a", "b"):  # two links to the next level: 2**23 paths to the last one
+            (tmp_path / f"l{i}" / name).symlink_to(f"../l{i + 1}")
+    write_tree(tmp_path / f"l{levels - 1}", {"gw.yaml": [gateway()]})
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "start").symlink_to("../l0")
+    walked: list[str] = []
+    real_scandir = os.scandir
+
+    def counting_scandir(path: Any) -> Any:
+        walked.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(loader.os, "scandir", counting_scandir)
+    result = loader.load(tmp_path / "root")
+    assert result.ok
+    assert len(result.state.resources) == 1
+    assert len(walked) == levels + 1  # the root and each level, once
+
+
+def test_an_unreadable_directory_is_a_located_error(tmp_path: Path) -> None:
+    unreadable = Path("/proc/1/fdinfo")
+    try:
+        os.listdir(unreadable)
+        pytest.skip("this machine lets the tests read /proc/1/fdinfo")
+    except PermissionError:
+        pass
+    write_tree(tmp_path, {"gw.yaml": [gateway()]})
+    (tmp_path / "proc").symlink_to(unreadable)
+    problem = only_error(loader.load(tmp_path))
+    assert problem.file == str(tmp_path / "proc")
+    assert problem.message == "cannot read directory: Permission denied"
+
+
+def test_the_tree_is_bounded_in_files_bytes_and_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(tmp_path, {f"r{i}.yaml": [route(f"r{i}"), route(f"s{i}")] for i in range(4)})
+    monkeypatch.setattr(loader, "MAX_FILES", 3)
+    assert "more than 3 manifest files" in only_error(loader.load(tmp_path)).message
+    monkeypatch.setattr(loader, "MAX_FILES", 100)
+    monkeypatch.setattr(loader, "MAX_DOCUMENTS", 5)
+    problems = errors(loader.load(tmp_path).problems)
+    assert problems
+    assert all("more than 5 documents" in p.message for p in problems)
+    monkeypatch.setattr(loader, "MAX_DOCUMENTS", 100)
+    monkeypatch.setattr(loader, "MAX_TREE_BYTES", 500)
+    assert "exceed 500 bytes in all" in only_error(loader.load(tmp_path)).message

@@ -14,10 +14,15 @@ from reconciler.sandbox import Sandbox
 from .conftest import appmesh_client
 
 
-def control(box: Sandbox, command: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+def control(
+    box: Sandbox, command: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
-        f"{box.endpoint}/_sandbox/{command}", data=data, method="POST" if data is not None else "GET"
+        f"{box.endpoint}/_sandbox/{command}",
+        data=data,
+        method="POST" if data is not None else "GET",
+        headers=headers or {},
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
@@ -46,7 +51,8 @@ def test_realism_settings_take_effect_and_stats_count_them(sandbox: Sandbox) -> 
 def test_unknown_setting_and_command_are_refused(sandbox: Sandbox) -> None:
     status, body = control(sandbox, "realism", {"chaos": 1})
     assert status == 400
-    assert "unknown realism setting 'chaos'" in body["message"]
+    assert "chaos" in body["message"]
+    assert "Extra inputs are not permitted" in body["message"]
     assert control(sandbox, "nope")[0] == 404
 
 
@@ -56,3 +62,34 @@ def test_reset_empties_app_mesh_and_the_counters(sandbox: Sandbox) -> None:
     assert control(sandbox, "reset", {}) == (200, {"reset": True})
     assert client.list_meshes()["meshes"] == []
     assert control(sandbox, "stats")[1]["calls"] == [["ListMeshes", 200, 1]]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"throttle": "abc"}, "throttle"),
+        ({"write_rate": -1}, "write_rate"),
+        ({"latency": 1e9}, "latency"),
+        ({"throttle": 0.6, "unavailable": 0.6}, "must not exceed 1"),
+        ({"real_errors": "yes"}, "real_errors"),
+    ],
+)
+def test_bad_realism_settings_are_refused_and_change_nothing(
+    sandbox: Sandbox, change: dict[str, Any], reason: str
+) -> None:
+    status, body = control(sandbox, "realism", change)
+    assert status == 400
+    assert reason in body["message"]
+    client = appmesh_client(sandbox.endpoint)
+    client.list_virtual_gateways(meshName="apps")  # still answering App Mesh calls
+    assert control(sandbox, "realism", {})[1]["throttle"] == 0.0
+
+
+def test_requests_from_another_host_or_origin_are_refused(sandbox: Sandbox) -> None:
+    """A web page (CSRF) or a DNS name rebound to 127.0.0.1 cannot drive the sandbox."""
+    assert control(sandbox, "stats", headers={"Host": "evil.example"})[0] == 403
+    status, body = control(sandbox, "realism", {"throttle": 1.0}, headers={"Origin": "https://evil.example"})
+    assert status == 403
+    assert "evil.example" in body["message"]
+    assert control(sandbox, "realism", {})[1]["throttle"] == 0.0
+    assert control(sandbox, "stats", headers={"Origin": sandbox.endpoint})[0] == 200

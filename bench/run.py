@@ -31,6 +31,7 @@ from reconciler.diff import canonical
 from reconciler.engine import Reconciler
 from reconciler.retrying import RetryPolicy
 from reconciler.settings import Settings
+from reconciler.shutdown import Shutdown
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
@@ -136,7 +137,7 @@ def reconciler(
         retry=RetryPolicy(max_attempts=attempts),
         observe=lambda op, _s: calls.update([op]),
     )
-    return Reconciler(mesh), calls
+    return Reconciler(mesh, Shutdown()), calls
 
 
 def apply(endpoint: str, desired: Any, limits: Limits = UNLIMITED, attempts: int = 8) -> tuple[float, Any]:
@@ -297,6 +298,7 @@ started = time.perf_counter()
 from reconciler import loader, logs
 from reconciler.plan import make_plan, owned_tags
 from reconciler.settings import Settings
+from reconciler.shutdown import Shutdown
 from reconciler.resources import Live
 result = loader.load(Path(sys.argv[1]))
 resources = result.state.resources

@@ -7,7 +7,6 @@ retry layer; botocore's own retries are switched off.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +15,11 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from .errors import ApiError, Failure, classify
+from .errors import ApiError, ConnectionFailed, NoCredentials, NotFound, Throttled, classify
 from .resources import GATEWAY, ROUTE, Key, Live, Scope
 from .retrying import Retrier, RetryPolicy
-from .throttle import AdaptiveBucket, TokenBucket
+from .shutdown import Shutdown
+from .throttle import AdaptiveBucket, Slots, TokenBucket
 
 _CONNECTION_ERRORS = (
     botocore.exceptions.EndpointConnectionError,
@@ -110,22 +110,32 @@ class AppMesh:
         retry: RetryPolicy | None = None,
         observe: CallObserver | None = None,
         on_retry: Callable[[ApiError], None] | None = None,
-        stopping: threading.Event | None = None,
+        shutdown: Shutdown | None = None,
     ) -> None:
         limits = limits or Limits()
+        shutdown = shutdown or Shutdown()
         self._client = client
-        self.reads = TokenBucket(limits.read_rate)
-        self.writes = AdaptiveBucket(limits.write_rate)
-        self.retrier = Retrier(retry or RetryPolicy(), on_retry, stopping)
-        self._in_flight = threading.BoundedSemaphore(limits.concurrency)
+        self.reads = TokenBucket(limits.read_rate, shutdown=shutdown)
+        self.writes = AdaptiveBucket(limits.write_rate, shutdown=shutdown)
+        self.retrier = Retrier(retry or RetryPolicy(), on_retry, shutdown)
+        self._in_flight = Slots(limits.concurrency, shutdown)
         self.workers = limits.concurrency * THREADS_PER_CALL
         self._observe = observe
 
     @classmethod
-    def connect(cls, connection: Connection, limits: Limits | None = None, **kwargs: Any) -> AppMesh:
+    def connect(
+        cls,
+        connection: Connection,
+        limits: Limits | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        observe: CallObserver | None = None,
+        on_retry: Callable[[ApiError], None] | None = None,
+        shutdown: Shutdown | None = None,
+    ) -> AppMesh:
         limits = limits or Limits()
         client = _guard("CreateClient", lambda: make_client(connection, limits.concurrency + 4))
-        return cls(client, limits=limits, **kwargs)
+        return cls(client, limits=limits, retry=retry, observe=observe, on_retry=on_retry, shutdown=shutdown)
 
     # --- reads ---------------------------------------------------------------
 
@@ -185,9 +195,7 @@ class AppMesh:
         """Create a mesh if it is missing (the sandbox's set-up; the reconciler never does)."""
         try:
             self._call("describe_mesh", False, str(scope), **_scope_params(scope))
-        except ApiError as exc:
-            if exc.failure is not Failure.NOT_FOUND:
-                raise
+        except NotFound:
             self._call("create_mesh", True, str(scope), meshName=scope.mesh)
 
     # --- the one call path -------------------------------------------------------
@@ -209,11 +217,11 @@ class AppMesh:
         def attempt() -> dict[str, Any]:
             bucket.acquire()
             try:
-                with self._in_flight:
+                with self._in_flight.held():
                     answer: dict[str, Any] = _guard(_pascal(operation), lambda: method(**params))
             except ApiError as exc:
                 self._note(operation, exc.status or 0)
-                if exc.failure is Failure.THROTTLED:
+                if isinstance(exc, Throttled):
                     bucket.on_throttle()
                 raise
             self._note(operation, answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 200))
@@ -235,13 +243,11 @@ def _guard(operation: str, fn: Callable[[], Any]) -> Any:
         code = str(error.get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
         message = str(error.get("Message", "")) or str(exc)
-        raise ApiError(
-            classify(code, status), message, code=code, status=status, operation=operation
-        ) from None
+        raise classify(code, status)(message, code=code, status=status, operation=operation) from None
     except _CONNECTION_ERRORS as exc:
-        raise ApiError(Failure.CONNECTION, str(exc), code=type(exc).__name__, operation=operation) from None
+        raise ConnectionFailed(str(exc), code=type(exc).__name__, operation=operation) from None
     except _SETUP_ERRORS as exc:
-        raise ApiError(Failure.CREDENTIALS, str(exc), code=type(exc).__name__, operation=operation) from None
+        raise NoCredentials(str(exc), code=type(exc).__name__, operation=operation) from None
 
 
 def _pascal(operation: str) -> str:
@@ -266,5 +272,10 @@ def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
 def _live(key: Key, data: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> Live:
     metadata = data["metadata"]
     return Live(
-        key, data.get("spec") or {}, metadata["arn"], int(metadata["version"]), dict(tags) if tags else None
+        key,
+        data.get("spec") or {},
+        metadata["arn"],
+        int(metadata["version"]),
+        dict(tags) if tags else None,
+        str(metadata.get("lastUpdatedAt", "")),
     )

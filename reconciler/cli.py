@@ -19,7 +19,7 @@ from rich.progress import Progress
 from . import export as exporter
 from . import loader, logs, model, render
 from . import settings as settings_
-from .adapter import AppMesh, Connection, Limits
+from .adapter import AppMesh, CallObserver, Connection, Limits
 from .daemon import Daemon, WatchSettings
 from .engine import Reconciler
 from .errors import ApiError
@@ -30,6 +30,7 @@ from .plan import Plan, make_plan, owned_tags
 from .problems import Problem, Severity, errors, warnings
 from .resources import Live, Scope
 from .retrying import RetryPolicy
+from .shutdown import Shutdown
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -240,6 +241,18 @@ def aws_options(fn: F) -> F:
     _WATCH.grace,
     "--watch: seconds to finish in-flight calls after SIGTERM before exiting.",
 )
+@_tuning(
+    "--confirm-deletes-after",
+    click.FloatRange(min=0),
+    _WATCH.confirm_deletes,
+    "--watch: a delete is applied only when planned again from a snapshot this many seconds later.",
+)
+@_tuning(
+    "--stuck-after",
+    click.FloatRange(min=1),
+    _WATCH.stuck_after,
+    "--watch: /healthz fails when one run has lasted longer than this many seconds.",
+)
 @aws_options
 @click.pass_context
 def main(ctx: click.Context, /, **params: Any) -> None:
@@ -256,28 +269,50 @@ def main(ctx: click.Context, /, **params: Any) -> None:
 
 
 def _watch(params: dict[str, Any]) -> int:
+    """Wire the daemon: one shutdown signal, made here and handed down to every wait."""
     metrics = Metrics()
+    shutdown = Shutdown()
     try:
         mesh = _connect(
             params,
+            shutdown,
             observe=metrics.api_call,
             on_retry=lambda error: metrics.retries.labels(error.code).inc(),
-            stopping=threading.Event(),
         )
     except ApiError as exc:
         return _api_error(exc)
     settings = WatchSettings(
-        mode=params["watch_mode"], metrics_addr=params["metrics_addr"], grace=params["grace_period"]
+        mode=params["watch_mode"],
+        metrics_addr=params["metrics_addr"],
+        grace=params["grace_period"],
+        confirm_deletes=params["confirm_deletes_after"],
+        stuck_after=params["stuck_after"],
     )
-    daemon = Daemon(params["manifests"], Reconciler(mesh), settings, _overrides(params), metrics)
+    reconciler = Reconciler(mesh, shutdown)
+    daemon = Daemon(
+        params["manifests"],
+        reconciler,
+        settings=settings,
+        overrides=_overrides(params),
+        metrics=metrics,
+        shutdown=shutdown,
+    )
     return daemon.run()
 
 
-def _connect(params: dict[str, Any], **hooks: Any) -> AppMesh:
+def _connect(
+    params: dict[str, Any],
+    shutdown: Shutdown,
+    *,
+    observe: CallObserver | None = None,
+    on_retry: Callable[[ApiError], None] | None = None,
+) -> AppMesh:
     limits = Limits(params["read_rate"], params["write_rate"], params["concurrency"])
     retry = RetryPolicy(max_attempts=params["max_attempts"], run_budget=params["retry_budget"])
     connection = Connection(params["region"], params["profile"], params["endpoint_url"])
-    return AppMesh.connect(connection, limits, retry=retry, **hooks)
+    return AppMesh.connect(
+        connection, limits, retry=retry, observe=observe, on_retry=on_retry, shutdown=shutdown
+    )
 
 
 def _reconcile_once(**params: Any) -> int:
@@ -291,7 +326,8 @@ def _reconcile_once(**params: Any) -> int:
         return EXIT_ERROR
     output = params["output"]
     try:
-        reconciler = Reconciler(_connect(params))
+        shutdown = Shutdown()  # a one-shot run stops on Ctrl-C by KeyboardInterrupt
+        reconciler = Reconciler(_connect(params, shutdown), shutdown)
         settings = settings_.resolve(result.settings, _overrides(params))
         plan = reconciler.plan(result.state, settings, warnings(result.problems))
         if params["dry_run"] or plan.blocked or not plan.has_changes:
@@ -364,7 +400,7 @@ def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, force: bo
         raise click.UsageError(f"mesh {scope} is not among the meshes this instance manages ({origin})")
     vanished: list[str] = []
     try:
-        reader = LiveReader(_connect(params))
+        reader = LiveReader(_connect(params, Shutdown()))
         live = reader.read({scope}, lambda _key: True, lambda key: vanished.append(str(key)))
     except ApiError as exc:
         sys.exit(_api_error(exc))
@@ -496,7 +532,7 @@ def _sandbox_demo(endpoint: str, manifests: Path) -> bool:
     for scope in sorted(result.state.scopes):
         mesh.create_mesh(scope)
     click.echo(f"; meshes: {', '.join(str(s) for s in sorted(result.state.scopes))}\n")
-    reconciler = Reconciler(mesh)
+    reconciler = Reconciler(mesh, Shutdown())
     settings = settings_.resolve(result.settings)
     plan = reconciler.plan(result.state, settings, warnings(result.problems))
     click.echo(render.text(plan) + "\n")

@@ -4,17 +4,31 @@ One reconcile runs at a time, in this loop; changes that arrive meanwhile coales
 into one follow-up run (the trigger is a flag, not a queue). A change whose
 manifests fail to validate is reported and applies nothing; the last good desired
 state stays in force and drift keeps being corrected towards it.
+
+Safety rules of the daemon, beside the plan's own:
+
+* **Stop means stop.** The shutdown signal is handed down to every wait; after
+  SIGTERM no call starts, calls on the wire finish, and the loop ends.
+* **No delete from a half-written file.** A delete is applied only once it has been
+  planned from two snapshots read at least ``confirm_deletes`` seconds apart; until
+  then it is held (and logged), and a confirmation run is scheduled.
+* **Failed runs retry soon**, with exponential backoff and jitter from
+  ``RETRY_FIRST`` seconds up to the resync interval (kopf's throttler does the same).
+* **Readiness tells the truth**: not ready before the first successful run, nor
+  while the last run failed or the manifests are invalid.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,11 +41,30 @@ from .engine import Reconciler
 from .errors import ApiError
 from .executor import Status
 from .metrics import Metrics, serve
+from .plan import Action, Plan, hold_deletes
 from .problems import Problem, errors, warnings
-from .resources import DesiredState
-from .watcher import Trigger, Watcher
+from .resources import ROUTE, DesiredState, Key
+from .shutdown import Shutdown
+from .watcher import Trigger, Watcher, WatchState
 
 log = structlog.get_logger("reconciler.daemon")
+
+RETRY_FIRST = 2.0  # seconds before the first retry of a failed run
+
+
+class RunResult(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    INVALID = "invalid"  # the manifests are invalid; the last good state was applied
+    UNCHANGED = "skipped"  # a change event, but the content is what was applied
+
+
+class Reason(StrEnum):
+    START = "start"
+    CHANGE = "change"
+    RESYNC = "resync"
+    RETRY = "retry"
+    CONFIRM = "confirm deletes"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +74,8 @@ class WatchSettings:
     mode: str = "auto"
     metrics_addr: str = "0.0.0.0:8080"
     grace: float = 25.0
+    confirm_deletes: float = 5.0
+    stuck_after: float = 900.0  # /healthz fails when one run has lasted longer
 
 
 class Daemon:
@@ -48,18 +83,20 @@ class Daemon:
         self,
         manifests: Path,
         reconciler: Reconciler,
+        *,
         settings: WatchSettings,
         overrides: Mapping[str, Any],
         metrics: Metrics,
+        shutdown: Shutdown,
     ) -> None:
         self.manifests = manifests
         self.reconciler = reconciler
         self.settings = settings
         self.overrides = overrides  # plan-meaning flags, applied over every snapshot's settings
         self.metrics = metrics
-        self.stopping = reconciler.mesh.retrier.stopping
+        self.shutdown = shutdown
         self.plan_settings = settings_.resolve(None, overrides)
-        self.trigger = Trigger(self.plan_settings.debounce)
+        self.trigger = Trigger(self.plan_settings.debounce, shutdown)
         self.watcher = Watcher(manifests, self.trigger, settings.mode)
         self._desired: DesiredState | None = None
         self._digest = ""
@@ -67,6 +104,12 @@ class Daemon:
         self._problems: list[str] = []
         self._watch_ok = True
         self._last: dict[str, Any] = {}
+        self._last_error = ""
+        self._succeeded = False
+        self._failures = 0  # failed runs in a row
+        self._deletes_first_planned: dict[Key, float] = {}
+        self._running_since: float | None = None
+        self._undone = 0
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -87,80 +130,102 @@ class Daemon:
         finally:
             self.watcher.stop()
             server.shutdown()
-        log.info("daemon.stopped")
+        log.info("daemon.stopped", left_undone=self._undone, deletes_held=len(self._deletes_first_planned))
         return 0
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        if self.stopping.is_set():
+        if self.shutdown.is_set():
             return
         log.info("daemon.stopping", signal=signal.Signals(signum).name, grace=self.settings.grace)
-        self.stopping.set()
-        self.trigger.wake()
+        self.shutdown.set()
         # Whatever is still running when the grace period ends is cut off; exit 0 all the same.
         timer = threading.Timer(self.settings.grace, os._exit, args=(0,))
         timer.daemon = True  # a clean stop must not wait for it
         timer.start()
 
     def _loop(self) -> None:
-        reason = "start"
-        while not self.stopping.is_set():
+        reason = Reason.START
+        while not self.shutdown.is_set():
             self._reconcile(reason)
             reason = self._wait()
 
-    def _wait(self) -> str:
-        """Block until a debounced change, the periodic resync, or shutdown."""
-        due = time.monotonic() + self.plan_settings.resync_interval
-        while not self.stopping.is_set():
+    def _wait(self) -> Reason:
+        """Block until a debounced change, the next timed run, or shutdown."""
+        due, reason = self._next_timed_run()
+        while not self.shutdown.is_set():
             self._check_watcher()
             if self.trigger.wait(min(1.0, max(0.0, due - time.monotonic()))):
-                return "change"
+                return Reason.CHANGE
             if time.monotonic() >= due:
-                return "resync"
-        return "stop"
+                return reason
+        return Reason.CHANGE
+
+    def _next_timed_run(self) -> tuple[float, Reason]:
+        now = time.monotonic()
+        resync = self.plan_settings.resync_interval
+        runs = [(now + resync, Reason.RESYNC)]
+        if self._failures:
+            backoff = min(resync, RETRY_FIRST * 2 ** (self._failures - 1))
+            runs.append((now + random.uniform(backoff / 2, backoff), Reason.RETRY))
+        if self._deletes_first_planned:
+            first = min(self._deletes_first_planned.values())
+            runs.append((first + self.settings.confirm_deletes, Reason.CONFIRM))
+        return min(runs)
 
     def _check_watcher(self) -> None:
         restarts = self.watcher.restarts
-        status = self.watcher.check()
-        self._watch_ok = status != "failed"
+        state = self.watcher.check()
+        self._watch_ok = state is not WatchState.FAILED
         if self.watcher.restarts > restarts:
             self.metrics.watcher_restarts.inc()
-        if status != "ok":
+        if state is not WatchState.OK:
             self.trigger.fire()  # events may have been lost while it was not watching: look again
 
     # --- one run -----------------------------------------------------------------
 
-    def _reconcile(self, reason: str) -> None:
+    def _reconcile(self, reason: Reason) -> None:
         structlog.contextvars.bind_contextvars(reconcile_id=uuid.uuid4().hex[:12])
-        started = time.monotonic()
+        started = self._running_since = time.monotonic()
         try:
             result = self._run(reason)
         except ApiError as exc:
-            log.error("reconcile.failed", reason=reason, error=exc.describe(), error_code=exc.code)
-            result = "failure"
-        self._last = {"result": result, "reason": reason, "at": time.time()}  # set once a run finished
-        if result != "skipped":
-            self.metrics.reconciles.labels(result).inc()
-            self.metrics.duration.observe(time.monotonic() - started)
-        if result == "success":
-            self.metrics.last_success.set_to_current_time()
+            log.error("reconcile.failed", reason=reason.value, error=exc.describe(), error_code=exc.code)
+            result, self._last_error = RunResult.FAILURE, exc.describe()
+        finally:
+            self._running_since = None
+        if result is not RunResult.UNCHANGED:
+            self._record(result, reason, time.monotonic() - started)
         structlog.contextvars.clear_contextvars()
 
-    def _run(self, reason: str) -> str:
+    def _record(self, result: RunResult, reason: Reason, seconds: float) -> None:
+        self._last = {"result": result.value, "reason": reason.value, "at": time.time()}
+        self.metrics.reconciles.labels(result.value).inc()
+        self.metrics.duration.observe(seconds)
+        for each in RunResult:
+            self.metrics.last_result.labels(each.value).set(1 if each is result else 0)
+        if result is RunResult.SUCCESS:
+            self._succeeded, self._failures, self._last_error = True, 0, ""
+            self.metrics.last_success.set_to_current_time()
+        elif result is RunResult.FAILURE:
+            self._failures += 1
+
+    def _run(self, reason: Reason) -> RunResult:
         loaded = self._load()
         unchanged = loaded is not None and loaded.digest == self._digest
-        if loaded is not None and unchanged and reason == "change":
+        if loaded is not None and unchanged and reason is Reason.CHANGE:
             log.info("reconcile.skipped", reason="manifest content unchanged")
-            return "skipped"
+            return RunResult.UNCHANGED
         if loaded is not None:
             self._desired, self._digest = loaded.state, loaded.digest
             self._notes = warnings(loaded.problems)
             self.plan_settings = settings_.resolve(loaded.settings, self.overrides)
             self.trigger.debounce = self.plan_settings.debounce
         if self._desired is None:
-            return "invalid"
+            self._last_error = "the manifests have never been valid"
+            return RunResult.INVALID
         # With invalid manifests the last good state is still applied, but the run counts as invalid.
-        done = "success" if loaded is not None else "invalid"
-        plan = self.reconciler.plan(self._desired, self.plan_settings, self._notes)
+        done = RunResult.SUCCESS if loaded is not None else RunResult.INVALID
+        plan = self._held(self.reconciler.plan(self._desired, self.plan_settings, self._notes))
         for step in plan.steps:
             for action in step.actions:
                 self.metrics.actions.labels(action.value).inc()
@@ -168,15 +233,43 @@ class Daemon:
             log.warning("plan.finding", finding=str(finding))
         if plan.blocked:
             log.error("reconcile.blocked", reason="the plan has errors; nothing applied")
-            return "failure"
-        log.info("reconcile.planned", reason=reason, **plan.counts())
+            self._last_error = (
+                "the plan has errors: " + "; ".join(str(p) for p in errors(plan.findings))[:2000]
+            )
+            return RunResult.FAILURE
+        log.info("reconcile.planned", reason=reason.value, **plan.counts())
         if not plan.has_changes:
             return done
         report = self.reconciler.apply(plan)
+        self._undone = report.count(Status.SKIPPED) if self.shutdown.is_set() else 0
         if unchanged or loaded is None:
             self.metrics.drift.inc(report.count(Status.DONE))
         log.info("reconcile.applied", ok=report.ok, outcomes=len(report.outcomes))
-        return done if report.ok else "failure"
+        if not report.ok:
+            failed = [o for o in report.outcomes if o.status is Status.FAILED]
+            self._last_error = "; ".join(f"{o.key}: {o.message}" for o in failed[:20]) or "steps were skipped"
+            return RunResult.FAILURE
+        return done
+
+    def _held(self, plan: Plan) -> Plan:
+        """The plan less the deletes not yet planned from two snapshots far enough apart."""
+        now = time.monotonic()
+        planned = {s.key for s in plan.steps if Action.DELETE in s.actions}
+        self._deletes_first_planned = {k: self._deletes_first_planned.get(k, now) for k in planned}
+        waiting = {
+            key
+            for key, first in self._deletes_first_planned.items()
+            if now - first < self.settings.confirm_deletes
+        }
+        # A gateway waits as long as any of its routes does: it cannot go before them.
+        waiting |= {k.parent for k in waiting if k.kind == ROUTE and k.parent in planned}
+        if waiting:
+            log.info(
+                "reconcile.deletes_held",
+                resources=sorted(k.address for k in waiting),
+                confirm_after=self.settings.confirm_deletes,
+            )
+        return hold_deletes(plan, waiting) if waiting else plan
 
     def _load(self) -> loader.LoadResult | None:
         """The current snapshot, read from one real path; None (and reported) when invalid."""
@@ -187,7 +280,13 @@ class Daemon:
                 break
             except loader.SnapshotChanged as exc:
                 log.info("manifests.changing", detail=str(exc), attempt=attempt)
-                self.stopping.wait(self.plan_settings.debounce)
+                self.shutdown.wait(self.plan_settings.debounce)
+            except (
+                Exception
+            ) as exc:  # a loader bug must not kill the daemon: report, keep the last good state
+                log.exception("manifests.unreadable", error=repr(exc))
+                self._problems = [f"the manifests could not be read: {exc!r}"]
+                return None
         else:
             self._problems = ["the manifests kept changing while being read"]
             return None
@@ -201,18 +300,33 @@ class Daemon:
     # --- probes ----------------------------------------------------------------------
 
     def healthz(self) -> tuple[bool, dict[str, Any]]:
-        return self._watch_ok, {
+        running = self._running_since
+        stuck = running is not None and time.monotonic() - running > self.settings.stuck_after
+        detail: dict[str, Any] = {
             "watcher": "alive" if self._watch_ok else "dead and could not be restarted",
             "watcher_restarts": self.watcher.restarts,
         }
+        if stuck:
+            detail["stuck"] = f"one run has lasted over {self.settings.stuck_after:g} s"
+        return self._watch_ok and not stuck, detail
 
     def readyz(self) -> tuple[bool, dict[str, Any]]:
-        if not self._last:
-            return False, {"reason": "the first reconcile has not finished"}
         if self._problems:
             return False, {
                 "reason": "the manifests are invalid; the last good state stays applied",
                 "errors": self._problems[:50],
+                "last": self._last,
+            }
+        if not self._succeeded:
+            return False, {
+                "reason": "no reconcile has succeeded yet",
+                "error": self._last_error,
+                "last": self._last,
+            }
+        if self._last.get("result") == RunResult.FAILURE.value:
+            return False, {
+                "reason": "the last reconcile failed",
+                "error": self._last_error,
                 "last": self._last,
             }
         return True, {"last": self._last}

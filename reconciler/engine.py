@@ -11,15 +11,16 @@ from .plan import Plan, make_plan
 from .problems import Problem
 from .resources import DesiredState, Key
 from .settings import Settings
+from .shutdown import Shutdown
 
 
 class Reconciler:
     """Holds the connection and the caches; the settings come with every plan (they live in the tree)."""
 
-    def __init__(self, mesh: AppMesh) -> None:
+    def __init__(self, mesh: AppMesh, shutdown: Shutdown) -> None:
         self.mesh = mesh
         self.reader = LiveReader(mesh)
-        self.executor = Executor(mesh, self.reader)
+        self.executor = Executor(mesh, self.reader, shutdown)
 
     def plan(self, desired: DesiredState, settings: Settings, notes: Sequence[Problem] = ()) -> Plan:
         def want_tags(key: Key) -> bool:

@@ -5,15 +5,20 @@ their gateway. A step starts as soon as the steps it depends on succeeded and is
 skipped if one of them failed; one failure never stops unrelated work. Every
 create and update carries a client token derived from what the call asks for, so
 a retried or replayed call is the same call.
+
+Scheduling is linear in the plan: completions arrive on a queue, and a parent →
+dependents index releases exactly the steps a completion unblocks. After shutdown
+begins no step starts; waits inside the adapter give up with ``Stopped``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import queue
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -21,10 +26,11 @@ import structlog
 
 from .adapter import AppMesh
 from .diff import canonical, canonical_spec
-from .errors import ApiError, Failure
+from .errors import ApiError, Conflict, LimitExceeded, NotFound
 from .live import LiveReader
 from .plan import Action, Plan, Step, comparable_tags
-from .resources import GATEWAY, ROUTE, Key, Scope
+from .resources import GATEWAY, ROUTE, Key, Live, Scope
+from .shutdown import Shutdown, Stopped
 from .threads import parallel_map, submit
 
 log = structlog.get_logger("reconciler.apply")
@@ -32,13 +38,20 @@ log = structlog.get_logger("reconciler.apply")
 QUOTA_NAMES = {GATEWAY: "Virtual gateways per mesh", ROUTE: "Gateway routes per virtual gateway"}
 
 
-CREATED = "created"
-
-
 class Status(StrEnum):
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"
+
+
+class Done(StrEnum):
+    """What a successful step did: code branches on this, never on the message."""
+
+    CREATED = "created"
+    CHANGED = "changed"  # updated and/or re-tagged
+    ADOPTED = "adopted"  # the create found it existing (409) and converged it
+    DELETED = "deleted"
+    ALREADY_GONE = "already gone"
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,7 @@ class Outcome:
     status: Status
     message: str = ""
     error_code: str = ""
+    done: Done | None = None
 
 
 @dataclass
@@ -75,16 +89,19 @@ def client_token(
 
 
 class Executor:
-    def __init__(self, mesh: AppMesh, reader: LiveReader) -> None:
+    def __init__(self, mesh: AppMesh, reader: LiveReader, shutdown: Shutdown) -> None:
         self.mesh = mesh
         self.reader = reader
+        self.shutdown = shutdown
 
     def apply(self, plan: Plan, on_done: Callable[[Outcome], None] | None = None) -> Report:
         if plan.blocked:
             raise ValueError("a plan with errors is never applied")
         steps = {s.key: s for s in plan.steps if s.actions}
-        waiting = {key: _dependencies(step, steps) for key, step in steps.items()}
+        graph = _Graph.of(steps)
+        blockers = graph.blockers
         report = Report()
+        finished: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
 
         def record(outcome: Outcome) -> None:
             report.outcomes.append(outcome)
@@ -92,29 +109,46 @@ class Executor:
                 on_done(outcome)
 
         with ThreadPoolExecutor(max_workers=self.mesh.workers) as pool:
-            running: dict[Future[Outcome], Key] = {}
 
-            def release() -> None:
-                for key in sorted(k for k, deps in waiting.items() if not deps):
-                    del waiting[key]
-                    running[submit(pool, self._run, steps[key])] = key
+            def start(key: Key) -> None:
+                future = submit(pool, self._run, steps[key])
+                future.add_done_callback(lambda f: finished.put(f.result()))
 
-            release()
+            ready = sorted(k for k, n in blockers.items() if n == 0)
+            for key in ready:
+                start(key)
+            running = len(ready)
             while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    key = running.pop(future)
-                    outcome = future.result()
-                    record(outcome)
-                    if outcome.status is Status.DONE:
-                        for deps in waiting.values():
-                            deps.discard(key)
-                    else:
-                        self._skip_dependents(key, waiting, steps, record)
-                release()
-        if not self.mesh.retrier.stopping.is_set():
+                outcome = finished.get()
+                running -= 1
+                record(outcome)
+                for child in graph.dependents.get(outcome.key, ()):
+                    if child not in blockers:
+                        continue  # skipped already, through another failure
+                    if outcome.status is not Status.DONE:
+                        self._skip(child, outcome.key, steps, graph, record)
+                        continue
+                    blockers[child] -= 1
+                    if blockers[child] == 0:
+                        start(child)
+                        running += 1
+        if not self.shutdown.is_set():
             self._confirm_creates(steps, report)
         return report
+
+    def _skip(
+        self,
+        key: Key,
+        failed: Key,
+        steps: Mapping[Key, Step],
+        graph: _Graph,
+        record: Callable[[Outcome], None],
+    ) -> None:
+        if graph.blockers.pop(key, None) is None:
+            return  # already skipped through another failure
+        record(Outcome(key, steps[key].summary_action, Status.SKIPPED, f"skipped: {failed} did not succeed"))
+        for child in graph.dependents.get(key, ()):
+            self._skip(child, key, steps, graph, record)
 
     def _confirm_creates(self, steps: Mapping[Key, Step], report: Report) -> None:
         """Check with one List per gateway (or mesh) that every acknowledged create exists.
@@ -124,93 +158,87 @@ class Executor:
         same create would be acknowledged without creating anything, on every run. Such
         a create is made again with a salted token.
         """
-        groups: dict[tuple[Scope, str, str], list[Outcome]] = {}
-        for outcome in report.outcomes:
-            if outcome.status is Status.DONE and outcome.message == CREATED:
+        groups: dict[tuple[Scope, str, str], list[int]] = {}
+        for index, outcome in enumerate(report.outcomes):
+            if outcome.done is Done.CREATED:
                 key = outcome.key
                 parent = "" if key.kind == GATEWAY else key.gateway
-                groups.setdefault((key.scope, key.kind, parent), []).append(outcome)
+                groups.setdefault((key.scope, key.kind, parent), []).append(index)
 
         def present(group: tuple[Scope, str, str]) -> set[Key]:
             return {summary.key for summary in self.mesh.summaries(*group)}
 
         found = dict(zip(groups, parallel_map(present, groups, self.mesh.workers), strict=True))
-        for group, outcomes in sorted(groups.items(), key=lambda kv: str(kv[0])):
-            for outcome in outcomes:
-                if outcome.key not in found[group]:
-                    log.warning("apply.replayed_create", resource=outcome.key.address)
-                    index = report.outcomes.index(outcome)
-                    report.outcomes[index] = self._run(steps[outcome.key], salt=1)
-
-    def _skip_dependents(
-        self,
-        failed: Key,
-        waiting: dict[Key, set[Key]],
-        steps: dict[Key, Step],
-        record: Callable[[Outcome], None],
-    ) -> None:
-        for key in sorted(k for k, deps in waiting.items() if failed in deps):
-            if key not in waiting:
-                continue  # already skipped through another failure
-            del waiting[key]
-            record(
-                Outcome(key, steps[key].summary_action, Status.SKIPPED, f"skipped: {failed} did not succeed")
-            )
-            self._skip_dependents(key, waiting, steps, record)
+        for group, indexes in sorted(groups.items(), key=lambda kv: str(kv[0])):
+            for index in indexes:
+                key = report.outcomes[index].key
+                if key not in found[group]:
+                    log.warning("apply.replayed_create", resource=key.address)
+                    report.outcomes[index] = self._run(steps[key], salt=1)
 
     def _run(self, step: Step, salt: int = 0) -> Outcome:
         action = step.summary_action
-        if self.mesh.retrier.stopping.is_set():  # shutting down: start nothing new
-            return Outcome(step.key, action, Status.SKIPPED, "skipped: shutting down")
         try:
-            message = self._carry_out(step, salt)
+            self.shutdown.check()  # shutting down: start nothing new
+            done, message = self._carry_out(step, salt)
+        except Stopped:
+            return Outcome(step.key, action, Status.SKIPPED, "skipped: shutting down")
         except ApiError as exc:
+            if self.shutdown.is_set():  # its retries were cut short by the shutdown
+                return Outcome(step.key, action, Status.SKIPPED, "skipped: shutting down", exc.code)
             message = exc.describe()
-            if exc.failure is Failure.LIMIT_EXCEEDED:
+            if isinstance(exc, LimitExceeded):
                 message = f"service quota reached: {QUOTA_NAMES[step.key.kind]} ({exc})"
             log.warning("apply.failed", resource=step.key.address, action=action.value, error_code=exc.code)
             return Outcome(step.key, action, Status.FAILED, message, exc.code)
         log.info("apply.done", resource=step.key.address, action=action.value, detail=message)
-        return Outcome(step.key, action, Status.DONE, message)
+        return Outcome(step.key, action, Status.DONE, message, done=done)
 
-    def _carry_out(self, step: Step, salt: int) -> str:
+    def _carry_out(self, step: Step, salt: int) -> tuple[Done, str]:
         if Action.DELETE in step.actions:
             return self._delete(step)
         if Action.CREATE in step.actions:
             return self._create(step, salt)
         assert step.arn is not None
         assert step.version is not None  # planned against a live resource
+        tags = dict((step.tags_after if Action.TAG in step.actions else step.tags_before) or {})
         if Action.UPDATE in step.actions:
-            self._update(step.key, step.after or {}, step.version)
+            self._update(step.key, step.after or {}, step.version, tags)
         if Action.TAG in step.actions:
-            self._tags(step.arn, step.tags_before or {}, step.tags_after or {})
-        return step.reason
+            self._tags(step.arn, step.tags_before or {}, tags)
+            if Action.UPDATE not in step.actions:  # the version and stamp stay; only the tags moved
+                unchanged = Live(step.key, step.before or {}, step.arn, step.version, tags, step.stamp)
+                self.reader.remember(unchanged)
+        return Done.CHANGED, step.reason
 
-    def _create(self, step: Step, salt: int) -> str:
+    def _create(self, step: Step, salt: int) -> tuple[Done, str]:
         spec, tags = step.after or {}, step.tags_after or {}
         token = client_token("create", step.key, {"spec": spec, "tags": tags}, salt=salt)
         try:
             live = self.mesh.create(step.key, spec, tags, token)
-        except ApiError as exc:
-            if exc.failure is not Failure.CONFLICT:
-                raise
+        except Conflict:
             return self._converge_existing(step)
-        self.reader.forget(live.arn)
-        return CREATED
+        self.reader.remember(live)
+        return Done.CREATED, "created"
 
-    def _converge_existing(self, step: Step) -> str:
+    def _converge_existing(self, step: Step) -> tuple[Done, str]:
         """409 on create: the resource exists (made out of band, or by a lost earlier answer)."""
         live = self.mesh.describe(step.key)
         live_tags = self.mesh.tags(live.arn)
+        tags = dict(step.tags_after or {})
         updated = canonical_spec(live.spec) != canonical_spec(step.after or {})
+        self._tags(live.arn, live_tags, tags)
         if updated:
-            self._update(step.key, step.after or {}, live.version)
-        self._tags(live.arn, live_tags, step.tags_after or {})
-        return "already existed; " + ("updated to match" if updated else "it matched") + " and adopted"
+            self._update(step.key, step.after or {}, live.version, tags)
+        else:
+            self.reader.remember(replace(live, tags=tags))
+        how = "updated to match" if updated else "it matched"
+        return Done.ADOPTED, f"already existed; {how} and adopted"
 
-    def _update(self, key: Key, spec: Mapping[str, Any], version: int) -> None:
+    def _update(self, key: Key, spec: Mapping[str, Any], version: int, tags: Mapping[str, str]) -> None:
         token = client_token("update", key, {"spec": spec}, version)
-        self.reader.forget(self.mesh.update(key, spec, token).arn)
+        live = self.mesh.update(key, spec, token)
+        self.reader.remember(replace(live, tags=dict(tags)))
 
     def _tags(self, arn: str, before: Mapping[str, str], after: Mapping[str, str]) -> None:
         current = comparable_tags(before)
@@ -220,25 +248,41 @@ class Executor:
             self.mesh.tag(arn, add)
         if remove:
             self.mesh.untag(arn, remove)
-        self.reader.forget(arn)
 
-    def _delete(self, step: Step) -> str:
+    def _delete(self, step: Step) -> tuple[Done, str]:
         try:
             self.mesh.delete(step.key)
-        except ApiError as exc:
-            if exc.failure is not Failure.NOT_FOUND:
-                raise
-            return "already gone"
-        if step.arn:
-            self.reader.forget(step.arn)
-        return "deleted"
+        except NotFound:
+            return Done.ALREADY_GONE, "already gone"
+        finally:
+            if step.arn:
+                self.reader.forget(step.arn)
+        return Done.DELETED, "deleted"
 
 
-def _dependencies(step: Step, steps: Mapping[Key, Step]) -> set[Key]:
-    """Keys that must succeed first: a route's gateway on the way up, a gateway's routes on the way down."""
-    if Action.DELETE in step.actions:
-        return {k for k, s in steps.items() if k.parent == step.key and Action.DELETE in s.actions}
-    parent = step.key.parent
-    if parent is not None and parent in steps and Action.DELETE not in steps[parent].actions:
-        return {parent}
-    return set()
+@dataclass
+class _Graph:
+    """Who waits for whom: a route for its gateway on the way up, a gateway for its routes on the way down."""
+
+    dependents: dict[Key, list[Key]]  # the steps each step's success releases
+    blockers: dict[Key, int]  # how many steps each step still waits for
+
+    @classmethod
+    def of(cls, steps: Mapping[Key, Step]) -> _Graph:
+        graph = cls({}, dict.fromkeys(steps, 0))
+        for key, step in steps.items():
+            parent = key.parent
+            if parent is None or parent not in steps:
+                continue
+            parent_deleted = Action.DELETE in steps[parent].actions
+            if Action.DELETE in step.actions and parent_deleted:
+                graph.link(key, parent)  # the gateway goes after its routes
+            elif Action.DELETE not in step.actions and not parent_deleted:
+                graph.link(parent, key)  # the route after its gateway
+        for children in graph.dependents.values():
+            children.sort()
+        return graph
+
+    def link(self, first: Key, then: Key) -> None:
+        self.dependents.setdefault(first, []).append(then)
+        self.blockers[then] += 1

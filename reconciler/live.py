@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from .adapter import AppMesh, Summary
-from .errors import ApiError, Failure
+from .errors import NotFound
 from .resources import GATEWAY, ROUTE, Key, Live, Scope
 from .threads import parallel_map
 
@@ -43,25 +43,33 @@ class LiveReader:
                 on_vanished(summary.key)
         return {live.key: live for live in found if live is not None}
 
+    def remember(self, live: Live) -> None:
+        """Seed the cache with what a write answered (the resource, its version, the tags sent).
+
+        The next resync then lists, finds the same version and stamp, and describes
+        nothing: the first resync after an apply costs the List calls alone.
+        """
+        stamp = (live.version, live.stamp)
+        self._specs[live.arn] = (stamp, replace(live, tags=None))
+        if live.tags is not None:
+            self._tags[live.arn] = (stamp, dict(live.tags))
+
     def forget(self, arn: str) -> None:
-        """Drop what the executor just changed (a tag change keeps the version); the next read asks again."""
+        """Drop a resource that is gone; the next read asks again."""
         self._specs.pop(arn, None)
         self._tags.pop(arn, None)
 
     def _list_scope(self, scope: Scope) -> list[Summary]:
         try:
             gateways = list(self.mesh.summaries(scope, GATEWAY))
-        except ApiError as exc:
-            if exc.failure is Failure.NOT_FOUND:
-                owner = f" owned by account {scope.owner}" if scope.owner else ""
-                raise ApiError(
-                    Failure.NOT_FOUND,
-                    f"mesh {scope.mesh!r}{owner} does not exist or is not shared with this account",
-                    code=exc.code,
-                    status=exc.status,
-                    operation=exc.operation,
-                ) from None
-            raise
+        except NotFound as exc:
+            owner = f" owned by account {scope.owner}" if scope.owner else ""
+            raise NotFound(
+                f"mesh {scope.mesh!r}{owner} does not exist or is not shared with this account",
+                code=exc.code,
+                status=exc.status,
+                operation=exc.operation,
+            ) from None
         routes = parallel_map(
             lambda g: list(self.mesh.summaries(scope, ROUTE, g.key.gateway)), gateways, self.mesh.workers
         )
@@ -73,10 +81,8 @@ class LiveReader:
         if cached is None or cached[0] != stamp:
             try:
                 live = self.mesh.describe(summary.key)
-            except ApiError as exc:
-                if exc.failure is Failure.NOT_FOUND:
-                    return None  # deleted between List and Describe
-                raise
+            except NotFound:
+                return None  # deleted between List and Describe
             cached = (stamp, replace(live, tags=None))
             self._specs[summary.arn] = cached
         live = cached[1]

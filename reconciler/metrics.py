@@ -66,6 +66,12 @@ class Metrics:
             "Unix time of the last successful reconcile.",
             registry=r,
         )
+        self.last_result = Gauge(
+            "reconciler_last_run_result",
+            "1 for the result of the last finished run (success, failure, invalid), 0 for the others.",
+            ["result"],
+            registry=r,
+        )
         self.watcher_restarts = Counter(
             "reconciler_watcher_restarts", "Times the file watcher was found dead and restarted.", registry=r
         )

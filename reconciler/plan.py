@@ -42,6 +42,7 @@ class Step:
     changes: tuple[Change, ...] = ()
     arn: str | None = None
     version: int | None = None
+    stamp: str = ""  # the live resource's lastUpdatedAt, for the cache a tag-only change keeps
     source: Source | None = None
 
     @property
@@ -101,6 +102,17 @@ def _managed(desired: DesiredState, settings: Settings, findings: list[Problem])
     return kept
 
 
+def hold_deletes(plan: Plan, keys: set[Key]) -> Plan:
+    """``plan`` with the deletes of ``keys`` held back: those steps become no-ops saying why."""
+    steps = [
+        replace(step, actions=(), reason="delete held until a second snapshot confirms it", changes=())
+        if step.key in keys and Action.DELETE in step.actions
+        else step
+        for step in plan.steps
+    ]
+    return replace(plan, steps=steps)
+
+
 def owned_tags(tags: Mapping[str, str], owner: str) -> dict[str, str]:
     """The tags a managed resource carries: the manifest's plus the owner tag."""
     return {**tags, model.OWNER_TAG: owner}
@@ -134,6 +146,7 @@ def _step(want: Desired, have: Live | None, options: Settings, findings: list[Pr
         tags_after=tags_after,
         arn=have.arn,
         version=have.version,
+        stamp=have.stamp,
         source=want.source,
     )
     if holder is not None and holder != options.owner:
@@ -186,6 +199,7 @@ def _prune(
                 changes=_whole(canonical(have.spec), tags, appears=False),
                 arn=have.arn,
                 version=have.version,
+                stamp=have.stamp,
             )
         )
     return _guard_deletes(steps, desired, options, findings)

@@ -99,6 +99,7 @@ class Live:
     arn: str
     version: int
     tags: Mapping[str, str] | None = None
+    stamp: str = ""  # lastUpdatedAt as the API wrote it: with the version, tells a cached answer current
 
 
 @dataclass

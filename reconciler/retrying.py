@@ -7,7 +7,6 @@ would be overrun by the next wait, whichever comes first.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from .errors import ApiError
+from .shutdown import Shutdown
 
 T = TypeVar("T")
 log = structlog.get_logger("reconciler.retry")
@@ -58,13 +58,13 @@ class RunBudget:
 class _OutOfTime(stop_base):
     """Stop when the next wait would overrun the run's budget, or the process is shutting down."""
 
-    def __init__(self, budget: RunBudget, stopping: threading.Event) -> None:
+    def __init__(self, budget: RunBudget, shutdown: Shutdown) -> None:
         self.budget = budget
-        self.stopping = stopping
+        self.shutdown = shutdown
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         # tenacity draws the wait before it asks whether to stop.
-        return self.stopping.is_set() or not self.budget.allows(retry_state.upcoming_sleep)
+        return self.shutdown.is_set() or not self.budget.allows(retry_state.upcoming_sleep)
 
 
 class Retrier:
@@ -74,12 +74,12 @@ class Retrier:
         self,
         policy: RetryPolicy,
         on_retry: Callable[[ApiError], None] | None = None,
-        stopping: threading.Event | None = None,
+        shutdown: Shutdown | None = None,
     ) -> None:
         self.policy = policy
         self.budget = RunBudget(policy.run_budget)
         self._on_retry = on_retry
-        self.stopping = stopping or threading.Event()
+        self._shutdown = shutdown or Shutdown()
 
     def new_run(self) -> None:
         """Start a fresh time budget (the daemon calls this before each reconcile)."""
@@ -108,13 +108,10 @@ class Retrier:
             retry=retry_if_exception(lambda e: isinstance(e, ApiError) and e.retryable),
             wait=wait,
             stop=stop_any(
-                stop_after_attempt(self.policy.max_attempts), _OutOfTime(self.budget, self.stopping)
+                stop_after_attempt(self.policy.max_attempts), _OutOfTime(self.budget, self._shutdown)
             ),
-            sleep=self._sleep,
+            sleep=self._shutdown.sleep,  # a shutdown cuts a backoff short (raises Stopped)
             before_sleep=before_sleep,
             reraise=True,
         )
         return retrying(fn)
-
-    def _sleep(self, seconds: float) -> None:
-        self.stopping.wait(seconds)  # a shutdown cuts a backoff short

@@ -1,22 +1,29 @@
-"""Client-side rate limits: token buckets shared by all workers.
+"""Client-side limits: token buckets and call slots shared by all workers.
 
 The write bucket is adaptive (additive increase, multiplicative decrease): each
-429 halves its rate and each success wins a little back, so a long apply settles
-just under the service's limit instead of hammering it.
+429 cuts its rate and each second wins a little back, so a long apply settles just
+under the service's limit instead of hammering it. Waiters block on a condition
+until their token is due (no polling), and wake at once on shutdown.
 """
 
 from __future__ import annotations
 
-import threading
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+from .shutdown import Shutdown
 
 
 class TokenBucket:
     """Blocks callers so that at most ``rate`` calls start per second (bursts up to ``burst``)."""
 
     def __init__(
-        self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        shutdown: Shutdown | None = None,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
@@ -25,25 +32,29 @@ class TokenBucket:
         self._tokens = self.burst
         self._clock = clock
         self._stamp = clock()
-        self._lock = threading.Lock()
+        self._shutdown = shutdown or Shutdown()
+        self._cond = self._shutdown.condition()
 
     def acquire(self) -> float:
-        """Take one token, sleeping until there is one; returns the seconds waited.
+        """Take one token, waiting until there is one; returns the seconds waited.
 
-        Nothing is reserved: a waiter re-checks after its sleep, so a rate cut by a 429
-        holds back every waiting caller at once instead of after a queue of reservations.
+        Nothing is reserved: a waiter re-checks when its token is due, so a rate cut by a
+        429 holds back every waiting caller at once instead of after a queue of
+        reservations. Raises ``Stopped`` when shutdown begins.
         """
-        waited = 0.0
-        while not self.try_acquire():
-            with self._lock:
-                wait = max(0.001, (1 - self._tokens) / self.rate)
-            time.sleep(wait)
-            waited += wait
-        return waited
+        started = self._clock()
+        with self._cond:
+            while True:
+                self._shutdown.check()
+                self._refill()
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return self._clock() - started
+                self._cond.wait((1 - self._tokens) / self.rate)
 
     def try_acquire(self) -> bool:
         """Take one token if one is there now (a server-side limit: refuse rather than wait)."""
-        with self._lock:
+        with self._cond:
             self._refill()
             if self._tokens < 1:
                 return False
@@ -76,9 +87,10 @@ class AdaptiveBucket(TokenBucket):
         recovery: float = 0.1,
         cooldown: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        shutdown: Shutdown | None = None,
     ) -> None:
         # A burst of one keeps the bucket from dumping saved-up tokens onto a limit it just hit.
-        super().__init__(rate, burst=1.0, clock=clock)
+        super().__init__(rate, burst=1.0, clock=clock, shutdown=shutdown)
         self.ceiling = rate
         self.floor = min(floor, rate)
         self.decrease = decrease
@@ -92,9 +104,34 @@ class AdaptiveBucket(TokenBucket):
         super()._refill()
 
     def on_throttle(self) -> None:
-        with self._lock:
+        with self._cond:
             now = self._clock()
             if now - self._last_cut >= self.cooldown:
                 self._refill()
                 self.rate = max(self.floor, self.rate * self.decrease)
                 self._last_cut = now
+
+
+class Slots:
+    """At most ``count`` calls in flight; a waiter blocks on a condition and wakes on shutdown."""
+
+    def __init__(self, count: int, shutdown: Shutdown) -> None:
+        self._free = count
+        self._shutdown = shutdown
+        self._cond = shutdown.condition()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._cond:
+            while True:
+                self._shutdown.check()  # no call starts once shutting down
+                if self._free:
+                    break
+                self._cond.wait()
+            self._free -= 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._free += 1
+                self._cond.notify()

@@ -13,8 +13,8 @@ some volumes deliver none: ``--watch-mode poll`` is for those).
 from __future__ import annotations
 
 import os
-import threading
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +23,27 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
+from .shutdown import Shutdown
+
 log = structlog.get_logger("reconciler.watch")
 
 
-class Trigger:
-    """Coalesces bursts of events: ``wait`` returns once events stopped for ``debounce`` seconds."""
+class WatchState(StrEnum):
+    OK = "ok"
+    RESTARTED = "restarted"  # events may have been lost while it was not watching
+    FAILED = "failed"
 
-    def __init__(self, debounce: float) -> None:
+
+class Trigger:
+    """Coalesces bursts of events: ``wait`` returns once events stopped for ``debounce`` seconds.
+
+    Its condition comes from the shutdown signal, so a shutdown ends a wait at once.
+    """
+
+    def __init__(self, debounce: float, shutdown: Shutdown) -> None:
         self.debounce = debounce
-        self._cond = threading.Condition()
+        self._shutdown = shutdown
+        self._cond = shutdown.condition()
         self._pending = False
         self._last = 0.0
 
@@ -45,7 +57,7 @@ class Trigger:
         """True when a debounced change is due; False when ``timeout`` passed without one."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while True:
+            while not self._shutdown.is_set():
                 now = time.monotonic()
                 if self._pending and now - self._last >= self.debounce:
                     self._pending = False
@@ -54,11 +66,7 @@ class Trigger:
                     return False
                 quiet_at = self._last + self.debounce if self._pending else deadline
                 self._cond.wait(max(0.0, min(deadline, quiet_at) - now))
-
-    def wake(self) -> None:
-        """Interrupt ``wait`` without a change (shutdown)."""
-        with self._cond:
-            self._cond.notify_all()
+            return False
 
 
 class _Handler(FileSystemEventHandler):
@@ -114,23 +122,23 @@ class Watcher:
     def alive(self) -> bool:
         return self._observer is not None and self._observer.is_alive()
 
-    def check(self) -> str:
-        """Restart a dead observer, re-aim after a swap: ``ok``, ``restarted`` or ``failed``.
+    def check(self) -> WatchState:
+        """Restart a dead observer, re-aim after a swap.
 
         Stopping an observer drops the events it had not dispatched yet, so after a
         restart the caller must look again rather than trust that nothing happened.
         """
         moved = self._aim != watched_directories(self.root)
         if self.alive and not moved:
-            return "ok"
+            return WatchState.OK
         reason = "target moved" if self.alive else "observer died"
         self.stop()
         try:
             self.start()
         except OSError as exc:
             log.error("watch.restart_failed", reason=reason, error=str(exc))
-            return "failed"
+            return WatchState.FAILED
         if reason == "observer died":
             self.restarts += 1
         log.info("watch.restarted", reason=reason)
-        return "restarted"
+        return WatchState.RESTARTED

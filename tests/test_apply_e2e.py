@@ -18,6 +18,7 @@ from reconciler.engine import Reconciler
 from reconciler.executor import Status
 from reconciler.sandbox import Realism, Sandbox
 from reconciler.settings import Settings
+from reconciler.shutdown import Shutdown
 
 from .conftest import ROOT, SCRIPT, appmesh_client, reconcile
 from .helpers import gateway, route, write_tree
@@ -254,7 +255,7 @@ def test_conflict_between_plan_and_apply_converges(
     box = make_sandbox(realism)
     tree = write_tree(tmp_path, {"m.yaml": [gateway(), route()]})
     desired = loader.load(tree).state
-    reconciler = Reconciler(AppMesh.connect(Connection(endpoint_url=box.endpoint)))
+    reconciler = Reconciler(AppMesh.connect(Connection(endpoint_url=box.endpoint)), Shutdown())
     plan = reconciler.plan(desired, Settings())
     client = appmesh_client(box.endpoint)  # someone creates the route between our plan and our apply
     client.create_virtual_gateway(meshName="apps", virtualGatewayName="gw", spec=gateway()["spec"])

@@ -12,7 +12,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from reconciler.adapter import AppMesh
-from reconciler.errors import ApiError, Failure
+from reconciler.errors import NotFound
 from reconciler.live import LiveReader
 from reconciler.resources import Key, Scope
 
@@ -86,9 +86,8 @@ def test_tags_are_read_only_where_asked(client: Any) -> None:
 
 def test_a_missing_mesh_names_the_mesh(client: Any) -> None:
     mesh, _ = counting(client)
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(NotFound) as caught:
         LiveReader(mesh).read({Scope("nope")}, want_tags=lambda _key: False)
-    assert caught.value.failure is Failure.NOT_FOUND
     assert "mesh 'nope' does not exist or is not shared with this account" in str(caught.value)
 
 

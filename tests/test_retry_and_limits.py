@@ -7,8 +7,9 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
+from reconciler import errors
 from reconciler.adapter import AppMesh
-from reconciler.errors import ApiError, Failure, classify
+from reconciler.errors import ApiError, classify
 from reconciler.retrying import Retrier, RetryPolicy
 from reconciler.throttle import AdaptiveBucket, TokenBucket
 
@@ -16,28 +17,28 @@ FAST = RetryPolicy(max_attempts=4, initial_wait=0.001, max_wait=0.002)
 
 
 @pytest.mark.parametrize(
-    ("code", "status", "failure"),
+    ("code", "status", "kind"),
     [
-        ("TooManyRequestsException", 429, Failure.THROTTLED),
-        ("ServiceUnavailableException", 503, Failure.UNAVAILABLE),
-        ("InternalServerErrorException", 500, Failure.INTERNAL),
-        ("BadRequestException", 400, Failure.BAD_REQUEST),
-        ("LimitExceededException", 400, Failure.LIMIT_EXCEEDED),
-        ("ForbiddenException", 403, Failure.FORBIDDEN),
-        ("NotFoundException", 404, Failure.NOT_FOUND),
-        ("ConflictException", 409, Failure.CONFLICT),
-        ("ResourceInUseException", 409, Failure.IN_USE),
+        ("TooManyRequestsException", 429, errors.Throttled),
+        ("ServiceUnavailableException", 503, errors.Unavailable),
+        ("InternalServerErrorException", 500, errors.InternalError),
+        ("BadRequestException", 400, errors.BadRequest),
+        ("LimitExceededException", 400, errors.LimitExceeded),
+        ("ForbiddenException", 403, errors.Forbidden),
+        ("NotFoundException", 404, errors.NotFound),
+        ("ConflictException", 409, errors.Conflict),
+        ("ResourceInUseException", 409, errors.InUse),
         # moto answers these where App Mesh answers the codes above
-        ("VirtualGatewayNotFound", 400, Failure.NOT_FOUND),
-        ("GatewayRouteNameAlreadyTaken", 400, Failure.CONFLICT),
-        ("MeshNotFound", 400, Failure.NOT_FOUND),
+        ("VirtualGatewayNotFound", 400, errors.NotFound),
+        ("GatewayRouteNameAlreadyTaken", 400, errors.Conflict),
+        ("MeshNotFound", 400, errors.NotFound),
         # unknown codes fall back on the HTTP status
-        ("SomethingNew", 502, Failure.INTERNAL),
-        ("SomethingNew", 418, Failure.BAD_REQUEST),
+        ("SomethingNew", 502, errors.InternalError),
+        ("SomethingNew", 418, errors.BadRequest),
     ],
 )
-def test_real_and_moto_error_codes_classify_alike(code: str, status: int, failure: Failure) -> None:
-    assert classify(code, status) is failure
+def test_real_and_moto_error_codes_classify_alike(code: str, status: int, kind: type[ApiError]) -> None:
+    assert classify(code, status) is kind
 
 
 class FakeClient:
@@ -117,7 +118,7 @@ def test_run_budget_stops_retries_early() -> None:
 def test_retries_are_counted() -> None:
     seen: list[str] = []
     retrier = Retrier(FAST, on_retry=lambda e: seen.append(e.code))
-    answers = iter([ApiError(Failure.THROTTLED, "slow down", code="TooManyRequestsException"), None])
+    answers = iter([errors.Throttled("slow down", code="TooManyRequestsException"), None])
 
     def call() -> str:
         error = next(answers)

@@ -7,30 +7,31 @@ import json
 import os
 import re
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.progress import Progress
 
-from . import export as exporter
-from . import loader, logs, model, render
+from . import loader, model, render
 from . import settings as settings_
-from .adapter import AppMesh, CallObserver, Connection, Limits
-from .daemon import Daemon, WatchSettings
-from .engine import Reconciler
 from .errors import ApiError
-from .executor import Report
-from .live import LiveReader
-from .metrics import Metrics
 from .plan import Plan, make_plan, owned_tags
 from .problems import Problem, Severity, errors, warnings
 from .resources import Live, Scope
-from .retrying import RetryPolicy
+from .settings import WatchSettings
 from .shutdown import Shutdown
+from .throttle import Limits, RetryPolicy
+
+if TYPE_CHECKING:
+    from .adapter import AppMesh, CallObserver
+    from .engine import Reconciler
+    from .outcomes import Report
+
+# The AWS SDK and the daemon's stack (watchdog, prometheus_client, rich) are imported
+# by the commands that use them, so offline commands (validate, diff, schema) start
+# without them.
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -264,12 +265,16 @@ def main(ctx: click.Context, /, **params: Any) -> None:
         return
     if params["watch"] and params["dry_run"]:
         raise click.UsageError("--watch applies changes; use --dry-run without --watch")
-    logs.configure(params["log_level"] or ("info" if params["watch"] else "warning"), params["log_format"])
+    _configure_logs(params["log_level"] or ("info" if params["watch"] else "warning"), params["log_format"])
     sys.exit(_watch(params) if params["watch"] else _reconcile_once(**params))
 
 
 def _watch(params: dict[str, Any]) -> int:
     """Wire the daemon: one shutdown signal, made here and handed down to every wait."""
+    from .daemon import Daemon
+    from .engine import Reconciler
+    from .metrics import Metrics
+
     metrics = Metrics()
     shutdown = Shutdown()
     try:
@@ -307,6 +312,8 @@ def _connect(
     observe: CallObserver | None = None,
     on_retry: Callable[[ApiError], None] | None = None,
 ) -> AppMesh:
+    from .adapter import AppMesh, Connection
+
     limits = Limits(params["read_rate"], params["write_rate"], params["concurrency"])
     retry = RetryPolicy(max_attempts=params["max_attempts"], run_budget=params["retry_budget"])
     connection = Connection(params["region"], params["profile"], params["endpoint_url"])
@@ -324,6 +331,8 @@ def _reconcile_once(**params: Any) -> int:
     if not result.ok:
         _echo_problems(result.problems)
         return EXIT_ERROR
+    from .engine import Reconciler
+
     output = params["output"]
     try:
         shutdown = Shutdown()  # a one-shot run stops on Ctrl-C by KeyboardInterrupt
@@ -359,8 +368,9 @@ def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, **para
     will once merged, and a change to them is shown in the plan.
     """
     loaded = {}
+    reuse: loader.Reuse = {}  # a file byte-identical in both trees is parsed and validated once
     for name, tree in (("BASE", base), ("HEAD", head)):
-        loaded[name] = loader.load(tree)
+        loaded[name] = loader.load(tree, reuse=reuse)
         if not loaded[name].ok:
             click.echo(f"{name} ({tree}) has invalid manifests:", err=True)
             _echo_problems(loaded[name].problems)
@@ -392,12 +402,15 @@ def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, force: bo
 
     A mesh outside the tree's settings ``meshes`` is refused: this instance never reads it.
     """
-    logs.configure(params["log_level"] or "warning", params["log_format"])
+    _configure_logs(params["log_level"] or "warning", params["log_format"])
     scope = Scope(mesh, mesh_owner)
     settings = _tree_settings(params["manifests"])
     if not settings.manages(scope):
         origin = settings.origin("meshes")
         raise click.UsageError(f"mesh {scope} is not among the meshes this instance manages ({origin})")
+    from . import export as exporter
+    from .live import LiveReader
+
     vanished: list[str] = []
     try:
         reader = LiveReader(_connect(params, Shutdown()))
@@ -420,6 +433,12 @@ def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, force: bo
     _echo_problems(check.problems)
     click.echo(f"{len(live)} resource(s) from mesh {render.clean(str(scope))} in {len(files)} file(s).")
     sys.exit(EXIT_OK if check.ok and not vanished else EXIT_ERROR)
+
+
+def _configure_logs(level: str, fmt: str = "auto") -> None:
+    from . import logs  # structlog, only for commands that log
+
+    logs.configure(level, fmt)
 
 
 def _plan_exit_code(plan: Plan, detailed: bool) -> int:
@@ -450,6 +469,8 @@ def _render(plan: Plan, output: str) -> str:
 
 def apply_with_progress(reconciler: Reconciler, plan: Plan) -> Report:
     """Apply, with a progress bar on a terminal (rich), silently otherwise."""
+    from rich.progress import Progress
+
     total = sum(1 for s in plan.steps if s.actions)
     if not sys.stderr.isatty() or total < 2:
         return reconciler.apply(plan)
@@ -502,9 +523,9 @@ def validate(manifests: Path, output: str, strict: bool) -> None:
 )
 def sandbox(manifests: Path, port: int, realistic: bool, serve: bool, demo: bool) -> None:
     """Run plan → apply → plan-again on a local App Mesh (moto on 127.0.0.1); no AWS account needed."""
-    from .sandbox import Realism, Sandbox  # noqa: PLC0415 - needs the optional moto extra
+    from .sandbox import Realism, Sandbox
 
-    logs.configure("warning")
+    _configure_logs("warning")
     # The sandbox accepts any credentials; never send a user's real ones to it.
     os.environ.update(AWS_ACCESS_KEY_ID="sandbox", AWS_SECRET_ACCESS_KEY="sandbox")
     os.environ.pop("AWS_SESSION_TOKEN", None)
@@ -524,6 +545,9 @@ def sandbox(manifests: Path, port: int, realistic: bool, serve: bool, demo: bool
 
 def _sandbox_demo(endpoint: str, manifests: Path) -> bool:
     """Create the meshes the manifests name, then plan, apply and plan again."""
+    from .adapter import AppMesh, Connection
+    from .engine import Reconciler
+
     result = loader.load(manifests)
     if not result.ok:
         _echo_problems(result.problems)
@@ -545,7 +569,7 @@ def _sandbox_demo(endpoint: str, manifests: Path) -> bool:
 
 def _wait_for_interrupt() -> None:
     with contextlib.suppress(KeyboardInterrupt):
-        threading.Event().wait()
+        Shutdown().wait(float("inf"))
 
 
 @main.command()

@@ -27,7 +27,6 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -39,12 +38,13 @@ from . import loader
 from . import settings as settings_
 from .engine import Reconciler
 from .errors import ApiError
-from .executor import Status
 from .metrics import Metrics, serve
+from .outcomes import Status
 from .plan import Action, Plan, hold_deletes
 from .problems import Problem, errors, warnings
 from .resources import ROUTE, DesiredState, Key
-from .shutdown import Shutdown
+from .settings import WatchSettings
+from .shutdown import Shutdown, Stopped
 from .watcher import Trigger, Watcher, WatchState
 
 log = structlog.get_logger("reconciler.daemon")
@@ -65,17 +65,6 @@ class Reason(StrEnum):
     RESYNC = "resync"
     RETRY = "retry"
     CONFIRM = "confirm deletes"
-
-
-@dataclass(frozen=True, kw_only=True)
-class WatchSettings:
-    """How the daemon runs (not what its plans mean: that is the tree's kind: Settings)."""
-
-    mode: str = "auto"
-    metrics_addr: str = "0.0.0.0:8080"
-    grace: float = 25.0
-    confirm_deletes: float = 5.0
-    stuck_after: float = 900.0  # /healthz fails when one run has lasted longer
 
 
 class Daemon:
@@ -188,6 +177,10 @@ class Daemon:
         started = self._running_since = time.monotonic()
         try:
             result = self._run(reason)
+        except Stopped:  # shutdown began while it read App Mesh: nothing was written
+            log.info("reconcile.stopped", reason=reason.value)
+            structlog.contextvars.clear_contextvars()
+            return
         except ApiError as exc:
             log.error("reconcile.failed", reason=reason.value, error=exc.describe(), error_code=exc.code)
             result, self._last_error = RunResult.FAILURE, exc.describe()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .adapter import AppMesh
-from .executor import Executor, Outcome, Report
+from .executor import Executor
 from .live import LiveReader
+from .outcomes import Outcome, Report
 from .plan import Plan, make_plan
 from .problems import Problem
 from .resources import DesiredState, Key

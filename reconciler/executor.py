@@ -18,8 +18,7 @@ import json
 import queue
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -28,6 +27,7 @@ from .adapter import AppMesh
 from .diff import canonical, canonical_spec
 from .errors import ApiError, Conflict, LimitExceeded, NotFound
 from .live import LiveReader
+from .outcomes import Done, Outcome, Report, Status
 from .plan import Action, Plan, Step, comparable_tags
 from .resources import GATEWAY, ROUTE, Key, Live, Scope
 from .shutdown import Shutdown, Stopped
@@ -36,44 +36,6 @@ from .threads import parallel_map, submit
 log = structlog.get_logger("reconciler.apply")
 
 QUOTA_NAMES = {GATEWAY: "Virtual gateways per mesh", ROUTE: "Gateway routes per virtual gateway"}
-
-
-class Status(StrEnum):
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-class Done(StrEnum):
-    """What a successful step did: code branches on this, never on the message."""
-
-    CREATED = "created"
-    CHANGED = "changed"  # updated and/or re-tagged
-    ADOPTED = "adopted"  # the create found it existing (409) and converged it
-    DELETED = "deleted"
-    ALREADY_GONE = "already gone"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    key: Key
-    action: Action
-    status: Status
-    message: str = ""
-    error_code: str = ""
-    done: Done | None = None
-
-
-@dataclass
-class Report:
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(o.status is Status.DONE for o in self.outcomes)
-
-    def count(self, status: Status, action: Action | None = None) -> int:
-        return sum(1 for o in self.outcomes if o.status is status and action in (None, o.action))
 
 
 def client_token(

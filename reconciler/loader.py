@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import difflib
 import functools
+import gc
 import hashlib
 import json
 import os
 import re
 import typing
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from . import model
 from . import settings as settings_
 from .problems import Problem, Severity, errors
 from .resources import ROUTE, Desired, DesiredState, Key, Scope, Source
+from .yamlload import Refused, documents
 
 SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 1024 * 1024
@@ -39,7 +41,7 @@ MAX_NODES = 100_000
 # (bench: "hostile tree" measures the peak of a tree at these limits).
 MAX_FILES = 5_000
 MAX_TREE_BYTES = 16 * 1024 * 1024
-MAX_DOCUMENTS = 50_000
+MAX_DOCUMENTS = 100_000
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -63,26 +65,47 @@ class _Document:
     node: Callable[[], yaml.Node | None]
 
 
-class _Invalid(Exception):
-    """One document (or the rest of a file) cannot be used."""
-
-    def __init__(self, message: str, line: int | None = None, path: str = "", document: int = 0) -> None:
-        super().__init__(message)
-        self.line = line
-        self.path = path
-        self.document = document
-
-
 class SnapshotChanged(Exception):
     """A file vanished while the tree was read: it is being replaced; read it again."""
 
 
-def load(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> LoadResult:
+@dataclass
+class _FileResult:
+    """What one file's bytes validated to, as read at ``file``: reusable for identical bytes."""
+
+    file: str
+    found: list[Desired | settings_.Declared]
+    problems: list[Problem]
+    documents: int
+
+    def at(self, file: str) -> _FileResult:
+        """The same results, located at another path holding the same bytes."""
+        if file == self.file:
+            return self
+        found = [replace(f, source=replace(f.source, file=file)) for f in self.found]
+        problems = [replace(p, file=file) if p.file == self.file else p for p in self.problems]
+        return _FileResult(file, found, problems, self.documents)
+
+
+Reuse = dict[bytes, _FileResult]
+
+
+def load(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES, reuse: Reuse | None = None) -> LoadResult:
     """Read and validate every manifest under ``root``.
 
     ``digest`` hashes the content with paths relative to ``root``, so the same content
     published in a new git-sync worktree has the same digest.
     """
+    paused = gc.isenabled()
+    gc.disable()  # the load builds many small objects and frees none: collections there are pure cost
+    try:
+        return _load(root, max_file_bytes, {} if reuse is None else reuse)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _load(root: Path, max_file_bytes: int, reuse: Reuse) -> LoadResult:
     result = LoadResult(DesiredState())
     digest = hashlib.sha256()
     budget = _Budget()
@@ -92,19 +115,25 @@ def load(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> LoadResult:
             try:
                 raw = _read(path, max_file_bytes)
                 budget.spend(len(raw))
-            except _Invalid as exc:
+            except Refused as exc:
                 result.problems.append(Problem(str(exc), file=str(path)))
                 continue
             except _OverBudget as exc:
                 result.problems.append(Problem(str(exc), file=str(root)))
                 break
             digest.update(os.path.relpath(path, root).encode() + b"\0" + raw + b"\0")
-            # One document at a time: what a file parses to is dropped once validated.
-            for document in _parse(raw, str(path), path.suffix == ".json", result.problems, budget):
-                found = _validate(document, result.problems)
+            content = hashlib.sha256(path.suffix.encode() + b"\0" + raw).digest()
+            done = reuse.get(content)
+            if done is None:
+                done = reuse[content] = _read_file(raw, path, budget)
+            else:
+                done = done.at(str(path))
+                budget.documents += done.documents
+            result.problems += done.problems
+            for found in done.found:
                 if isinstance(found, Desired):
                     _add(result, found)
-                elif found is not None:
+                else:
                     _set_settings(result, found)
     except FileNotFoundError as exc:
         raise SnapshotChanged(f"{exc.filename} vanished while the manifests were read") from None
@@ -116,6 +145,18 @@ def load(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> LoadResult:
     _warn_orphan_routes(result)
     result.problems.sort(key=lambda p: (p.file, p.document or 0, p.line or 0))
     return result
+
+
+def _read_file(raw: bytes, path: Path, budget: _Budget) -> _FileResult:
+    """Parse and validate one file, one document at a time (each dropped once validated)."""
+    problems: list[Problem] = []
+    found: list[Desired | settings_.Declared] = []
+    before = budget.documents
+    for document in _parse(raw, str(path), path.suffix == ".json", problems, budget):
+        validated = _validate(document, problems)
+        if validated is not None:
+            found.append(validated)
+    return _FileResult(str(path), found, problems, budget.documents - before)
 
 
 # --- finding files -----------------------------------------------------------
@@ -144,7 +185,7 @@ class _Budget:
     def document(self) -> None:
         self.documents += 1
         if self.documents > MAX_DOCUMENTS:
-            raise _Invalid(f"the tree holds more than {MAX_DOCUMENTS} documents, the limit")
+            raise Refused(f"the tree holds more than {MAX_DOCUMENTS} documents, the limit")
 
 
 def discover(root: Path, problems: list[Problem]) -> list[Path]:
@@ -212,9 +253,9 @@ def _read(path: Path, max_bytes: int) -> bytes:
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise _Invalid(f"cannot read: {exc.strerror or exc}") from None
+        raise Refused(f"cannot read: {exc.strerror or exc}") from None
     if len(raw) > max_bytes:
-        raise _Invalid(f"file is over the {max_bytes}-byte limit per manifest file")
+        raise Refused(f"file is over the {max_bytes}-byte limit per manifest file")
     return raw
 
 
@@ -232,11 +273,12 @@ def _parse(
             budget.document()
             yield _Document(Source(file, 1), _json(text), lambda: None)
             return
-        _scan(text, budget)
         nodes = _lazy_nodes(text)
-        for index, data in enumerate(yaml.load_all(text, Loader=_Loader), start=1):
+        for index, data in documents(
+            text, max_depth=MAX_DEPTH, max_nodes=MAX_NODES, on_document=budget.document
+        ):
             yield _Document(Source(file, index), data, functools.partial(_nth, nodes, index - 1))
-    except _Invalid as exc:
+    except Refused as exc:
         document = exc.document or index or None
         problems.append(Problem(str(exc), file=file, document=document, line=exc.line, path=exc.path))
     except yaml.MarkedYAMLError as exc:
@@ -274,16 +316,16 @@ def _decode(raw: bytes) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise _Invalid(f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}", line=line) from None
+        raise Refused(f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}", line=line) from None
 
 
 def _json(text: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
-        raise _Invalid(f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+        raise Refused(f"invalid JSON: {exc.msg}", line=exc.lineno) from None
     except RecursionError:
-        raise _Invalid(f"document nests deeper than {MAX_DEPTH} levels") from None
+        raise Refused(f"document nests deeper than {MAX_DEPTH} levels") from None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -291,66 +333,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise _Invalid(f"duplicate key {key!r}")
+            raise Refused(f"duplicate key {key!r}")
         out[key] = value
     return out
-
-
-@dataclass
-class _Open:
-    """A collection being read: its anchor, the count when it opened, and for a mapping its keys."""
-
-    anchor: str | None
-    start: int
-    keys: dict[str, int] | None
-    expect_key: bool = True
-
-
-def _scan(text: str, budget: _Budget) -> None:
-    """One pass over the event stream, before anything is composed: nesting depth, alias
-    expansion (each alias counts at its anchor's expanded size) and duplicate keys."""
-    document = expanded = 0
-    anchors: dict[str, int] = {}
-    stack: list[_Open] = []
-    for event in yaml.parse(text, Loader=_Loader):
-        line = _mark_line(event.start_mark)
-        if isinstance(event, yaml.DocumentStartEvent):
-            document, expanded, anchors = document + 1, 0, {}
-            budget.document()
-        elif isinstance(event, yaml.CollectionEndEvent):
-            closed = stack.pop()
-            if closed.anchor:
-                anchors[closed.anchor] = expanded - closed.start
-        elif isinstance(event, yaml.NodeEvent):
-            _check_key(event, stack, document, line)
-            expanded += anchors.get(event.anchor or "", 1) if isinstance(event, yaml.AliasEvent) else 1
-            if expanded > MAX_NODES:
-                message = f"document expands through aliases to more values than the limit of {MAX_NODES}"
-                raise _Invalid(message, line=line, document=document)
-            if isinstance(event, yaml.ScalarEvent) and event.anchor:
-                anchors[event.anchor] = 1
-            if isinstance(event, yaml.CollectionStartEvent):
-                if len(stack) >= MAX_DEPTH:
-                    raise _Invalid(
-                        f"document nests deeper than {MAX_DEPTH} levels", line=line, document=document
-                    )
-                keys: dict[str, int] | None = {} if isinstance(event, yaml.MappingStartEvent) else None
-                stack.append(_Open(event.anchor, expanded - 1, keys))
-
-
-def _check_key(event: yaml.NodeEvent, stack: list[_Open], document: int, line: int | None) -> None:
-    if not stack or stack[-1].keys is None:
-        return
-    mapping = stack[-1]
-    if mapping.expect_key and isinstance(event, yaml.ScalarEvent):
-        first = mapping.keys.get(event.value) if mapping.keys is not None else None
-        if first is not None:
-            raise _Invalid(
-                f"duplicate key {event.value!r} (first at line {first})", line=line, document=document
-            )
-        if mapping.keys is not None:
-            mapping.keys[event.value] = line or 0
-    mapping.expect_key = not mapping.expect_key
 
 
 # --- validation ----------------------------------------------------------------

@@ -25,20 +25,10 @@ from tenacity.stop import stop_base
 
 from .errors import ApiError
 from .shutdown import Shutdown
+from .throttle import RetryPolicy
 
 T = TypeVar("T")
 log = structlog.get_logger("reconciler.retry")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 8
-    # Pacing under throttling is the adaptive write limit's job (throttle.py); a per-call
-    # backoff only spreads retries out. A low cap keeps one unlucky streak of failures
-    # from setting the wall time of a whole apply (bench scenario 4).
-    initial_wait: float = 0.1
-    max_wait: float = 2.0
-    run_budget: float = 600.0
 
 
 @dataclass

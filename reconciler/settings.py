@@ -172,3 +172,14 @@ def changes(before: Settings, after: Settings) -> list[tuple[str, Any, Any]]:
         for name, attr in _FIELDS.items()
         if before.json_value(attr) != after.json_value(attr)
     ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatchSettings:
+    """How the daemon runs (not what its plans mean: that is the tree's kind: Settings)."""
+
+    mode: str = "auto"
+    metrics_addr: str = "0.0.0.0:8080"
+    grace: float = 25.0
+    confirm_deletes: float = 5.0
+    stuck_after: float = 900.0  # /healthz fails when one run has lasted longer

@@ -1,4 +1,4 @@
-"""Client-side limits: token buckets and call slots shared by all workers.
+"""Client-side limits: rates, call slots and the retry policy, shared by all workers.
 
 The write bucket is adaptive (additive increase, multiplicative decrease): each
 429 cuts its rate and each second wins a little back, so a long apply settles just
@@ -11,8 +11,27 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from .shutdown import Shutdown
+
+
+@dataclass(frozen=True)
+class Limits:
+    read_rate: float = 40.0
+    write_rate: float = 8.0
+    concurrency: int = 16  # API calls in flight at once
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    # Pacing under throttling is the adaptive write limit's job (throttle.py); a per-call
+    # backoff only spreads retries out. A low cap keeps one unlucky streak of failures
+    # from setting the wall time of a whole apply (bench scenario 4).
+    initial_wait: float = 0.1
+    max_wait: float = 2.0
+    run_budget: float = 600.0
 
 
 class TokenBucket:

@@ -15,7 +15,7 @@ from reconciler import loader, model
 from reconciler.adapter import AppMesh, Connection
 from reconciler.diff import canonical
 from reconciler.engine import Reconciler
-from reconciler.executor import Status
+from reconciler.outcomes import Status
 from reconciler.sandbox import Realism, Sandbox
 from reconciler.settings import Settings
 from reconciler.shutdown import Shutdown

@@ -198,6 +198,6 @@ def test_the_daemon_survives_every_bad_input_and_writes_nothing(
         )
         assert daemon.process.poll() is None, case.name
         shutil.rmtree(tree / "bad")
-        eventually(lambda: daemon.get("/readyz")[0] == 200)
+        eventually(lambda: daemon.get("/readyz")[0] == 200, timeout=60)
     assert sandbox.stats.writes() == 0
     assert daemon.stop() == 0

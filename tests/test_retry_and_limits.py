@@ -10,8 +10,8 @@ import pytest
 from reconciler import errors
 from reconciler.adapter import AppMesh
 from reconciler.errors import ApiError, classify
-from reconciler.retrying import Retrier, RetryPolicy
-from reconciler.throttle import AdaptiveBucket, TokenBucket
+from reconciler.retrying import Retrier
+from reconciler.throttle import AdaptiveBucket, RetryPolicy, TokenBucket
 
 FAST = RetryPolicy(max_attempts=4, initial_wait=0.001, max_wait=0.002)
 

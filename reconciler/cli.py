@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -569,7 +570,7 @@ def _sandbox_demo(endpoint: str, manifests: Path) -> bool:
 
 def _wait_for_interrupt() -> None:
     with contextlib.suppress(KeyboardInterrupt):
-        Shutdown().wait(float("inf"))
+        threading.Event().wait()
 
 
 @main.command()

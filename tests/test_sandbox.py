@@ -93,3 +93,21 @@ def test_requests_from_another_host_or_origin_are_refused(sandbox: Sandbox) -> N
     assert "evil.example" in body["message"]
     assert control(sandbox, "realism", {})[1]["throttle"] == 0.0
     assert control(sandbox, "stats", headers={"Origin": sandbox.endpoint})[0] == 200
+
+
+def test_the_sandbox_command_serves_until_stopped() -> None:
+    import subprocess
+
+    from .conftest import SCRIPT
+
+    process = subprocess.Popen([str(SCRIPT), "sandbox", "--no-demo"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        endpoint = process.stdout.readline().split()[4]
+        client = appmesh_client(endpoint)
+        client.create_mesh(meshName="apps")
+        assert [m["meshName"] for m in client.list_meshes()["meshes"]] == ["apps"]
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -285,4 +285,5 @@ def _live(key: Key, data: Mapping[str, Any], tags: Mapping[str, str] | None = No
         int(metadata["version"]),
         dict(tags) if tags else None,
         str(metadata.get("lastUpdatedAt", "")),
+        str((data.get("status") or {}).get("status", "")),
     )

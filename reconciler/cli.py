@@ -28,6 +28,7 @@ from .throttle import Limits, RetryPolicy
 if TYPE_CHECKING:
     from .adapter import AppMesh, CallObserver
     from .engine import Reconciler
+    from .notify import Notifier
     from .outcomes import Report
 
 # The AWS SDK and the daemon's stack (watchdog, prometheus_client, rich) are imported
@@ -114,6 +115,11 @@ def plan_meaning_options(fn: F) -> F:
                 help="Let an empty manifest set (for a mesh) prune. Setting: allowEmpty.",
             ),
             click.option(
+                "--suspend/--no-suspend",
+                default=None,
+                help="Plan and report drift but write nothing. Setting: suspend.",
+            ),
+            click.option(
                 "--max-deletes",
                 type=click.IntRange(0),
                 help=f"Refuse to prune more than this many resources in one run. Setting: maxDeletes "
@@ -136,7 +142,16 @@ def plan_meaning_options(fn: F) -> F:
 
 def _overrides(params: Mapping[str, Any]) -> dict[str, Any]:
     """The plan-meaning flags given on this command line (None: not given)."""
-    names = ("owner", "prune", "allow_empty", "max_deletes", "meshes", "resync_interval", "debounce")
+    names = (
+        "owner",
+        "prune",
+        "allow_empty",
+        "max_deletes",
+        "meshes",
+        "resync_interval",
+        "debounce",
+        "suspend",
+    )
     return {name: params.get(name) for name in names}
 
 
@@ -255,6 +270,30 @@ def aws_options(fn: F) -> F:
     _WATCH.stuck_after,
     "--watch: /healthz fails when one run has lasted longer than this many seconds.",
 )
+@click.option(
+    "--notify-webhook",
+    envvar="RECONCILE_NOTIFY_WEBHOOK",
+    show_envvar=True,
+    help="--watch: POST a JSON notice of every run that changed something or failed (a secret: "
+    "never logged).",
+)
+@click.option(
+    "--github-status-repo",
+    metavar="OWNER/NAME",
+    help="--watch: set a GitHub commit status on each applied revision (token from $GITHUB_TOKEN).",
+)
+@click.option(
+    "--github-api-url",
+    default="https://api.github.com",
+    show_default=True,
+    help="--watch: GitHub's API, or GitHub Enterprise's (https://HOST/api/v3).",
+)
+@click.option(
+    "--github-status-context",
+    default="appmesh-reconciler",
+    show_default=True,
+    help="--watch: the status's context.",
+)
 @aws_options
 @click.pass_context
 def main(ctx: click.Context, /, **params: Any) -> None:
@@ -302,8 +341,23 @@ def _watch(params: dict[str, Any]) -> int:
         overrides=_overrides(params),
         metrics=metrics,
         shutdown=shutdown,
+        notifier=_notifier(params, shutdown),
     )
     return daemon.run()
+
+
+def _notifier(params: dict[str, Any], shutdown: Shutdown) -> Notifier:
+    from .notify import GitHubStatus, Notifier
+
+    github = None
+    if params["github_status_repo"]:
+        token = os.environ.get("GITHUB_TOKEN", "")
+        if not token:
+            raise click.UsageError("--github-status-repo needs a token in $GITHUB_TOKEN")
+        github = GitHubStatus(
+            params["github_status_repo"], token, params["github_api_url"], params["github_status_context"]
+        )
+    return Notifier(shutdown, params["notify_webhook"] or "", github)
 
 
 def _connect(
@@ -340,8 +394,10 @@ def _reconcile_once(**params: Any) -> int:
         reconciler = Reconciler(_connect(params, shutdown), shutdown)
         settings = settings_.resolve(result.settings, _overrides(params))
         plan = reconciler.plan(result.state, settings, warnings(result.problems))
-        if params["dry_run"] or plan.blocked or not plan.has_changes:
+        if params["dry_run"] or plan.blocked or not plan.has_changes or settings.suspend:
             click.echo(_render(plan, output))
+            if settings.suspend and not params["dry_run"] and output == "text":
+                click.echo(f"Suspended ({settings.origin('suspend')}): nothing was applied.")
             return _plan_exit_code(plan, params["detailed_exitcode"])
         if output == "text":
             click.echo(_render(plan, output))

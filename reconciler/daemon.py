@@ -16,10 +16,15 @@ Safety rules of the daemon, beside the plan's own:
   ``RETRY_FIRST`` seconds up to the resync interval (kopf's throttler does the same).
 * **Readiness tells the truth**: not ready before the first successful run, nor
   while the last run failed or the manifests are invalid.
+* **Suspend** (the tree's settings): plan and report drift, write nothing.
+
+Every run knows the revision it read (``watcher.snapshot_of``): it is in the run's log
+events, the metrics, ``/status`` and the notifications.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import random
 import signal
@@ -38,18 +43,21 @@ from . import loader
 from . import settings as settings_
 from .engine import Reconciler
 from .errors import ApiError
+from .executor import DELETED
 from .metrics import Metrics, serve
-from .outcomes import Status
+from .notify import Notifier, RunNotice
+from .outcomes import Report, Status
 from .plan import Action, Plan, hold_deletes
 from .problems import Problem, errors, warnings
 from .resources import ROUTE, DesiredState, Key
 from .settings import WatchSettings
 from .shutdown import Shutdown, Stopped
-from .watcher import Trigger, Watcher, WatchState
+from .watcher import Trigger, Watcher, WatchState, snapshot_of
 
 log = structlog.get_logger("reconciler.daemon")
 
 RETRY_FIRST = 2.0  # seconds before the first retry of a failed run
+ACTIVE = "ACTIVE"
 
 
 class RunResult(StrEnum):
@@ -77,6 +85,7 @@ class Daemon:
         overrides: Mapping[str, Any],
         metrics: Metrics,
         shutdown: Shutdown,
+        notifier: Notifier,
     ) -> None:
         self.manifests = manifests
         self.reconciler = reconciler
@@ -84,6 +93,7 @@ class Daemon:
         self.overrides = overrides  # plan-meaning flags, applied over every snapshot's settings
         self.metrics = metrics
         self.shutdown = shutdown
+        self.notifier = notifier
         self.plan_settings = settings_.resolve(None, overrides)
         self.trigger = Trigger(self.plan_settings.debounce, shutdown)
         self.watcher = Watcher(manifests, self.trigger, settings.mode)
@@ -99,11 +109,17 @@ class Daemon:
         self._deletes_first_planned: dict[Key, float] = {}
         self._running_since: float | None = None
         self._undone = 0
+        self._revision = ""  # of the snapshot the current run read
+        self._applied_revision = ""
+        self._last_success = ""
+        self._resources: list[dict[str, Any]] = []
 
     # --- lifecycle --------------------------------------------------------------
 
     def run(self) -> int:
-        server = serve(self.settings.metrics_addr, self.metrics, self.healthz, self.readyz)
+        probes = {"/healthz": self.healthz, "/readyz": self.readyz, "/status": self.status}
+        server = serve(self.settings.metrics_addr, self.metrics, probes)
+        self.notifier.start()
         log.info(
             "daemon.started",
             manifests=str(self.manifests),
@@ -190,6 +206,10 @@ class Daemon:
             self._record(result, reason, time.monotonic() - started)
         structlog.contextvars.clear_contextvars()
 
+    def _notify(self, result: RunResult, counts: Mapping[str, int], failing: list[str]) -> None:
+        reconcile_id = str(structlog.contextvars.get_contextvars().get("reconcile_id", ""))
+        self.notifier.notice(RunNotice(self._revision, result.value, counts, failing, reconcile_id))
+
     def _record(self, result: RunResult, reason: Reason, seconds: float) -> None:
         self._last = {"result": result.value, "reason": reason.value, "at": time.time()}
         self.metrics.reconciles.labels(result.value).inc()
@@ -199,6 +219,9 @@ class Daemon:
         if result is RunResult.SUCCESS:
             self._succeeded, self._failures, self._last_error = True, 0, ""
             self.metrics.last_success.set_to_current_time()
+            self._applied_revision = self._revision
+            self._last_success = datetime.datetime.now(datetime.UTC).isoformat()
+            self.metrics.applied_revision.info({"revision": self._revision})
         elif result is RunResult.FAILURE:
             self._failures += 1
 
@@ -215,6 +238,7 @@ class Daemon:
             self.trigger.debounce = self.plan_settings.debounce
         if self._desired is None:
             self._last_error = "the manifests have never been valid"
+            self._notify(RunResult.INVALID, {}, self._problems[:20])
             return RunResult.INVALID
         # With invalid manifests the last good state is still applied, but the run counts as invalid.
         done = RunResult.SUCCESS if loaded is not None else RunResult.INVALID
@@ -224,16 +248,26 @@ class Daemon:
                 self.metrics.actions.labels(action.value).inc()
         for finding in plan.findings:
             log.warning("plan.finding", finding=str(finding))
+        self.metrics.suspended.set(1 if self.plan_settings.suspend else 0)
+        self._resources = _resources(plan, None)
         if plan.blocked:
             log.error("reconcile.blocked", reason="the plan has errors; nothing applied")
-            self._last_error = (
-                "the plan has errors: " + "; ".join(str(p) for p in errors(plan.findings))[:2000]
-            )
+            found = [str(p) for p in errors(plan.findings)]
+            self._last_error = f"the plan has errors: {'; '.join(found)[:2000]}"
+            self._notify(RunResult.FAILURE, plan.counts(), found[:20])
             return RunResult.FAILURE
         log.info("reconcile.planned", reason=reason.value, **plan.counts())
         if not plan.has_changes:
+            if done is RunResult.INVALID:
+                self._notify(done, plan.counts(), self._problems[:20])
             return done
+        if self.plan_settings.suspend:
+            log.warning("reconcile.suspended", **plan.counts())
+            return done
+        if self._revision != self._applied_revision:
+            self.notifier.notice(RunNotice(self._revision, "", plan.counts(), [], "", pending=True))
         report = self.reconciler.apply(plan)
+        self._resources = _resources(plan, report)
         self._undone = report.count(Status.SKIPPED) if self.shutdown.is_set() else 0
         if unchanged or loaded is None:
             self.metrics.drift.inc(report.count(Status.DONE))
@@ -241,7 +275,16 @@ class Daemon:
         if not report.ok:
             failed = [o for o in report.outcomes if o.status is Status.FAILED]
             self._last_error = "; ".join(f"{o.key}: {o.message}" for o in failed[:20]) or "steps were skipped"
+            self._notify(RunResult.FAILURE, plan.counts(), [o.key.address for o in failed])
             return RunResult.FAILURE
+        unhealthy = [o for o in report.outcomes if o.state not in ("", ACTIVE, DELETED)]
+        if unhealthy:  # App Mesh took the write but reports the resource not ACTIVE
+            log.warning("apply.unhealthy", resources={o.key.address: o.state for o in unhealthy})
+            listed = ", ".join(f"{o.key} ({o.state})" for o in unhealthy)
+            self._last_error = f"not ACTIVE after the apply: {listed}"
+            self._notify(RunResult.FAILURE, plan.counts(), [o.key.address for o in unhealthy])
+            return RunResult.FAILURE
+        self._notify(done, plan.counts(), [])
         return done
 
     def _held(self, plan: Plan) -> Plan:
@@ -267,9 +310,11 @@ class Daemon:
     def _load(self) -> loader.LoadResult | None:
         """The current snapshot, read from one real path; None (and reported) when invalid."""
         for attempt in (1, 2):
-            root = Path(os.path.realpath(self.manifests))
+            root, revision = snapshot_of(self.manifests)
             try:
                 result = loader.load(root)
+                self._revision = revision or f"sha256:{result.digest[:12]}"
+                structlog.contextvars.bind_contextvars(revision=self._revision)
                 break
             except loader.SnapshotChanged as exc:
                 log.info("manifests.changing", detail=str(exc), attempt=attempt)
@@ -303,6 +348,19 @@ class Daemon:
             detail["stuck"] = f"one run has lasted over {self.settings.stuck_after:g} s"
         return self._watch_ok and not stuck, detail
 
+    def status(self) -> tuple[bool, dict[str, Any]]:
+        """What was applied, what was tried, and each resource as App Mesh last reported it."""
+        return True, {
+            "lastAppliedRevision": self._applied_revision,
+            "lastAttemptedRevision": self._revision,
+            "lastResult": self._last.get("result", ""),
+            "lastSuccessTime": self._last_success,
+            "lastError": self._last_error,
+            "suspended": self.plan_settings.suspend,
+            "leader": True,  # no leader election yet: every instance writes
+            "resources": self._resources,
+        }
+
     def readyz(self) -> tuple[bool, dict[str, Any]]:
         if self._problems:
             return False, {
@@ -323,3 +381,23 @@ class Daemon:
                 "last": self._last,
             }
         return True, {"last": self._last}
+
+
+def _resources(plan: Plan, report: Report | None) -> list[dict[str, Any]]:
+    """Each resource of the plan: identity, the last action and the service's status."""
+    outcomes = {o.key: o for o in report.outcomes} if report is not None else {}
+    out = []
+    for step in plan.steps:
+        outcome = outcomes.get(step.key)
+        if step.skipped:
+            action = "skipped"
+        elif outcome is not None:
+            action = f"{outcome.action.value} {outcome.status.value}"
+        else:
+            action = step.summary_action.value if report is None else Action.NOOP.value
+        state = outcome.state if outcome is not None and outcome.state else step.live_state
+        address = step.key.address
+        out.append(
+            {"identity": step.key.as_dict(), "address": address, "lastAction": action, "status": state}
+        )
+    return out

@@ -35,6 +35,7 @@ from .threads import parallel_map, submit
 
 log = structlog.get_logger("reconciler.apply")
 
+DELETED = "DELETED"  # the service's status of a deleted resource
 QUOTA_NAMES = {GATEWAY: "Virtual gateways per mesh", ROUTE: "Gateway routes per virtual gateway"}
 
 
@@ -142,7 +143,7 @@ class Executor:
         action = step.summary_action
         try:
             self.shutdown.check()  # shutting down: start nothing new
-            done, message = self._carry_out(step, salt)
+            done, message, state = self._carry_out(step, salt)
         except Stopped:
             return Outcome(step.key, action, Status.SKIPPED, "skipped: shutting down")
         except ApiError as exc:
@@ -154,9 +155,9 @@ class Executor:
             log.warning("apply.failed", resource=step.key.address, action=action.value, error_code=exc.code)
             return Outcome(step.key, action, Status.FAILED, message, exc.code)
         log.info("apply.done", resource=step.key.address, action=action.value, detail=message)
-        return Outcome(step.key, action, Status.DONE, message, done=done)
+        return Outcome(step.key, action, Status.DONE, message, done=done, state=state)
 
-    def _carry_out(self, step: Step, salt: int) -> tuple[Done, str]:
+    def _carry_out(self, step: Step, salt: int) -> tuple[Done, str, str]:
         if Action.DELETE in step.actions:
             return self._delete(step)
         if Action.CREATE in step.actions:
@@ -164,16 +165,17 @@ class Executor:
         assert step.arn is not None
         assert step.version is not None  # planned against a live resource
         tags = dict((step.tags_after if Action.TAG in step.actions else step.tags_before) or {})
+        state = step.live_state
         if Action.UPDATE in step.actions:
-            self._update(step.key, step.after or {}, step.version, tags)
+            state = self._update(step.key, step.after or {}, step.version, tags)
         if Action.TAG in step.actions:
             self._tags(step.arn, step.tags_before or {}, tags)
             if Action.UPDATE not in step.actions:  # the version and stamp stay; only the tags moved
                 unchanged = Live(step.key, step.before or {}, step.arn, step.version, tags, step.stamp)
                 self.reader.remember(unchanged)
-        return Done.CHANGED, step.reason
+        return Done.CHANGED, step.reason, state
 
-    def _create(self, step: Step, salt: int) -> tuple[Done, str]:
+    def _create(self, step: Step, salt: int) -> tuple[Done, str, str]:
         spec, tags = step.after or {}, step.tags_after or {}
         token = client_token("create", step.key, {"spec": spec, "tags": tags}, salt=salt)
         try:
@@ -181,26 +183,29 @@ class Executor:
         except Conflict:
             return self._converge_existing(step)
         self.reader.remember(live)
-        return Done.CREATED, "created"
+        return Done.CREATED, "created", live.state
 
-    def _converge_existing(self, step: Step) -> tuple[Done, str]:
+    def _converge_existing(self, step: Step) -> tuple[Done, str, str]:
         """409 on create: the resource exists (made out of band, or by a lost earlier answer)."""
         live = self.mesh.describe(step.key)
         live_tags = self.mesh.tags(live.arn)
         tags = dict(step.tags_after or {})
         updated = canonical_spec(live.spec) != canonical_spec(step.after or {})
         self._tags(live.arn, live_tags, tags)
+        state = live.state
         if updated:
-            self._update(step.key, step.after or {}, live.version, tags)
+            state = self._update(step.key, step.after or {}, live.version, tags)
         else:
             self.reader.remember(replace(live, tags=tags))
         how = "updated to match" if updated else "it matched"
-        return Done.ADOPTED, f"already existed; {how} and adopted"
+        return Done.ADOPTED, f"already existed; {how} and adopted", state
 
-    def _update(self, key: Key, spec: Mapping[str, Any], version: int, tags: Mapping[str, str]) -> None:
+    def _update(self, key: Key, spec: Mapping[str, Any], version: int, tags: Mapping[str, str]) -> str:
+        """Update the spec; returns the service's status of the resource after it."""
         token = client_token("update", key, {"spec": spec}, version)
         live = self.mesh.update(key, spec, token)
         self.reader.remember(replace(live, tags=dict(tags)))
+        return live.state
 
     def _tags(self, arn: str, before: Mapping[str, str], after: Mapping[str, str]) -> None:
         current = comparable_tags(before)
@@ -211,15 +216,15 @@ class Executor:
         if remove:
             self.mesh.untag(arn, remove)
 
-    def _delete(self, step: Step) -> tuple[Done, str]:
+    def _delete(self, step: Step) -> tuple[Done, str, str]:
         try:
             self.mesh.delete(step.key)
         except NotFound:
-            return Done.ALREADY_GONE, "already gone"
+            return Done.ALREADY_GONE, "already gone", DELETED
         finally:
             if step.arn:
                 self.reader.forget(step.arn)
-        return Done.DELETED, "deleted"
+        return Done.DELETED, "deleted", DELETED
 
 
 @dataclass

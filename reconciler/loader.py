@@ -394,7 +394,7 @@ def _validate(document: _Document, problems: list[Problem]) -> Desired | setting
         key = Key.route_key(scope, meta.virtualGateway, meta.name)
     else:
         key = Key.gateway_key(scope, meta.name)
-    return Desired(key, spec, dict(meta.tags or {}), document.source)
+    return Desired(key, spec, dict(meta.tags or {}), document.source, dict(meta.annotations or {}))
 
 
 M = typing.TypeVar("M", bound=BaseModel)

@@ -17,6 +17,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     generate_latest,
 )
 
@@ -72,6 +73,17 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.applied_revision = Info(
+            "reconciler_applied_revision",
+            "The revision of the manifests last applied successfully (a git sha, a ConfigMap "
+            "timestamp, or sha256: of the content).",
+            registry=r,
+        )
+        self.suspended = Gauge(
+            "reconciler_suspended",
+            "1 while the tree's settings say suspend: plans only, no writes.",
+            registry=r,
+        )
         self.watcher_restarts = Counter(
             "reconciler_watcher_restarts", "Times the file watcher was found dead and restarted.", registry=r
         )
@@ -85,8 +97,8 @@ class Metrics:
 Probe = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-def serve(address: str, metrics: Metrics, healthz: Probe, readyz: Probe) -> ThreadingHTTPServer:
-    """Serve the three endpoints on ``host:port`` from a daemon thread."""
+def serve(address: str, metrics: Metrics, probes: dict[str, Probe]) -> ThreadingHTTPServer:
+    """Serve /metrics and each probe (path → 200 or 503 with JSON) on ``host:port``."""
     host, _, port = address.rpartition(":")
 
     class Handler(BaseHTTPRequestHandler):
@@ -94,8 +106,8 @@ def serve(address: str, metrics: Metrics, healthz: Probe, readyz: Probe) -> Thre
             path = self.path.split("?")[0]
             if path == "/metrics":
                 self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
-            elif path in ("/healthz", "/readyz"):
-                ok, detail = (healthz if path == "/healthz" else readyz)()
+            elif path in probes:
+                ok, detail = probes[path]()
                 body = json.dumps({"ok": ok, **detail}).encode()
                 self._send(200 if ok else 503, body, "application/json")
             else:

@@ -17,6 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 
 API_VERSION = "appmesh.reconciler/v1"
 OWNER_TAG = "reconciler.appmesh/owner"
+# Per-resource opt-outs, as manifest annotations; the prune opt-out is also kept on the
+# live resource as a tag of the same key, so it holds after the manifest is gone.
+ANNOTATION_PREFIX = "reconciler.appmesh/"
+RECONCILE_ANNOTATION = "reconciler.appmesh/reconcile"
+PRUNE_ANNOTATION = PRUNE_TAG = "reconciler.appmesh/prune"
+DISABLED = "disabled"
+_ANNOTATIONS = {RECONCILE_ANNOTATION: ("enabled", DISABLED), PRUNE_ANNOTATION: ("enabled", DISABLED)}
 
 
 class _Shape(BaseModel):
@@ -71,6 +78,8 @@ SubjectAlternativeName = Annotated[str, Field(min_length=1, max_length=254)]
 SuffixHostname = Annotated[str, Field(min_length=1, max_length=253)]
 TagKey = Annotated[str, Field(min_length=1, max_length=128)]
 TagValue = Annotated[str, Field(min_length=0, max_length=256)]
+AnnotationKey = Annotated[str, Field(min_length=1, max_length=253)]
+AnnotationValue = Annotated[str, Field(max_length=4096)]
 TextFormat = Annotated[str, Field(min_length=1, max_length=1000)]
 VirtualGatewayHealthCheckIntervalMillis = Annotated[int, Field(ge=5000, le=300000)]
 VirtualGatewayHealthCheckThreshold = Annotated[int, Field(ge=2, le=10)]
@@ -413,6 +422,21 @@ class _Metadata(_Shape):
     mesh: ResourceName
     meshOwner: AccountId | None = None
     tags: Annotated[dict[TagKey, TagValue], Field(max_length=50)] | None = None
+    annotations: Annotated[dict[AnnotationKey, AnnotationValue], Field(max_length=64)] | None = None
+
+    @field_validator("annotations")
+    @classmethod
+    def _known_annotations(cls, annotations: dict[str, str] | None) -> dict[str, str] | None:
+        """The reconciler's own annotations are checked; any other annotation is the user's."""
+        for key, value in (annotations or {}).items():
+            if not key.startswith(ANNOTATION_PREFIX):
+                continue
+            if key not in _ANNOTATIONS:
+                known = ", ".join(_ANNOTATIONS)
+                raise ValueError(f"unknown annotation {key!r} (the reconciler knows: {known})")
+            if value not in _ANNOTATIONS[key]:
+                raise ValueError(f"annotation {key!r} is {' or '.join(_ANNOTATIONS[key])}, not {value!r}")
+        return annotations
 
     @field_validator("tags")
     @classmethod
@@ -423,6 +447,8 @@ class _Metadata(_Shape):
                 raise ValueError(f"tag {key!r}: the aws: prefix is reserved by AWS")
             if key == OWNER_TAG:  # PRODUCT.md §4: the reconciler alone sets it
                 raise ValueError(f"tag {key!r} is set by the reconciler from --owner")
+            if key == PRUNE_TAG:
+                raise ValueError(f"tag {key!r} is set by the reconciler from the annotation of that name")
         return tags
 
 

@@ -33,6 +33,7 @@ class Outcome:
     message: str = ""
     error_code: str = ""
     done: Done | None = None
+    state: str = ""  # the service's status.status as the write answered (DELETED after a delete)
 
 
 @dataclass

@@ -44,6 +44,8 @@ class Step:
     version: int | None = None
     stamp: str = ""  # the live resource's lastUpdatedAt, for the cache a tag-only change keeps
     source: Source | None = None
+    live_state: str = ""  # the service's status.status when planned (ACTIVE, INACTIVE, DELETED)
+    skipped: bool = False  # left alone on purpose (reconcile: disabled)
 
     @property
     def summary_action(self) -> Action:
@@ -122,8 +124,33 @@ def comparable_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if not k.startswith(RESERVED_TAG_PREFIX)}
 
 
+def _wanted_tags(want: Desired, owner: str) -> dict[str, str]:
+    """The manifest's tags, the owner tag, and the prune opt-out kept as a tag on the resource."""
+    tags = owned_tags(want.tags, owner)
+    if want.annotations.get(model.PRUNE_ANNOTATION) == model.DISABLED:
+        tags[model.PRUNE_TAG] = model.DISABLED
+    return tags
+
+
 def _step(want: Desired, have: Live | None, options: Settings, findings: list[Problem]) -> Step:
-    tags_after = owned_tags(want.tags, options.owner)
+    if want.annotations.get(model.RECONCILE_ANNOTATION) == model.DISABLED:
+        reason = f"left alone: {model.RECONCILE_ANNOTATION} is {model.DISABLED}"
+        if have is not None:
+            return Step(
+                want.key,
+                (),
+                reason,
+                before=have.spec,
+                after=have.spec,
+                source=want.source,
+                arn=have.arn,
+                live_state=have.state,
+                skipped=True,
+            )
+        return Step(
+            want.key, (), reason + " (it does not exist in App Mesh)", source=want.source, skipped=True
+        )
+    tags_after = _wanted_tags(want, options.owner)
     if have is None:
         return Step(
             want.key,
@@ -148,6 +175,7 @@ def _step(want: Desired, have: Live | None, options: Settings, findings: list[Pr
         version=have.version,
         stamp=have.stamp,
         source=want.source,
+        live_state=have.state,
     )
     if holder is not None and holder != options.owner:
         findings.append(
@@ -176,11 +204,18 @@ def _prune(
     """Deletes, only of resources carrying our owner tag, and only past every guard."""
     if not options.prune:
         return []
-    candidates = [
+    owned = [
         have
         for key, have in sorted(live.items())
         if key not in desired.resources and (have.tags or {}).get(model.OWNER_TAG) == options.owner
     ]
+    candidates = []
+    for have in owned:
+        if (have.tags or {}).get(model.PRUNE_TAG) == model.DISABLED:
+            message = f"{have.key} is kept: its {model.PRUNE_TAG} tag is {model.DISABLED}"
+            findings.append(Problem(message, severity=Severity.WARNING))
+        else:
+            candidates.append(have)
     deletable = {have.key for have in candidates}
     steps = []
     for have in candidates:
@@ -200,6 +235,7 @@ def _prune(
                 arn=have.arn,
                 version=have.version,
                 stamp=have.stamp,
+                live_state=have.state,
             )
         )
     return _guard_deletes(steps, desired, options, findings)

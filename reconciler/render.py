@@ -94,6 +94,9 @@ def text(plan: Plan) -> str:
     changed = [s for s in plan.steps if s.actions]
     if changed:
         lines.append("The reconciler will perform the following actions:\n")
+    for step in (s for s in plan.steps if s.skipped):
+        lines.append(f"  = {clean(str(step.key))} is left alone")
+        lines.append(f"      # {clean(step.reason)}; from {clean(str(step.source))}\n")
     for step in changed:
         symbol = _SYMBOL[step.summary_action]
         title = f"  {symbol} {clean(str(step.key))} {_verbs(step)}"
@@ -157,6 +160,7 @@ def _step_json(step: Step) -> dict[str, Any]:
         "identity": step.key.as_dict(),
         "actions": [a.value for a in step.actions] or [Action.NOOP.value],
         "reason": step.reason,
+        "skipped": step.skipped,
         "source": {"file": step.source.file, "document": step.source.document} if step.source else None,
         "before": state(step.before, step.tags_before),
         "after": None if Action.DELETE in step.actions else state(step.after, step.tags_after),
@@ -212,6 +216,11 @@ def markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT - COMMENT_MARGIN) -> 
     sections = [
         _Section("deleted resource(s)", "**Deleted**", [f"- {code(str(s.key))}" for s in deleted]),
         _Section("error(s)", "**Errors**", [f"- ❌ {code(str(p))}" for p in errors_]),
+        _Section(
+            "left-alone resource(s)",
+            "**Left alone**",
+            [f"- {code(str(s.key))}: {code(s.reason)}" for s in plan.steps if s.skipped],
+        ),
         _Section("change(s)", "**Changes**", [_details(s) for s in _by_importance(plan)]),
         _Section("warning(s)", "**Warnings**", [f"- ⚠️ {code(str(p))}" for p in warnings_]),
     ]

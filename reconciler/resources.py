@@ -88,6 +88,7 @@ class Desired:
     spec: Mapping[str, Any]
     tags: Mapping[str, str]
     source: Source
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Live:
     version: int
     tags: Mapping[str, str] | None = None
     stamp: str = ""  # lastUpdatedAt as the API wrote it: with the version, tells a cached answer current
+    state: str = ""  # the service's status.status: ACTIVE, INACTIVE or DELETED
 
 
 @dataclass

@@ -76,6 +76,7 @@ class SettingsSpec(BaseModel):
     meshes: Annotated[list[MeshRef], Field(min_length=1, max_length=1000)] | None = None
     resyncInterval: Annotated[Duration, Field(ge=1, le=86_400)] | None = None
     debounce: Annotated[Duration, Field(ge=0, le=300)] | None = None
+    suspend: bool | None = None
 
 
 class SettingsMetadata(BaseModel):
@@ -110,6 +111,7 @@ _FIELDS = {
     "meshes": "meshes",
     "resyncInterval": "resync_interval",
     "debounce": "debounce",
+    "suspend": "suspend",
 }
 
 
@@ -124,6 +126,7 @@ class Settings:
     meshes: frozenset[Scope] | None = None  # None: the meshes the manifests name
     resync_interval: float = 300.0
     debounce: float = 1.0
+    suspend: bool = False  # plan and report drift, write nothing
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def manages(self, scope: Scope) -> bool:

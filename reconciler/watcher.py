@@ -78,6 +78,27 @@ class _Handler(FileSystemEventHandler):
             self.trigger.fire()
 
 
+def snapshot_of(root: Path) -> tuple[Path, str]:
+    """The real tree to read now, and the revision it holds ('' when no link names one).
+
+    git-sync publishes ``<link> -> .worktrees/<commit sha>``; a ConfigMap volume
+    ``..data -> ..<timestamp>``. The revision is the name of the target of the last such
+    link on the way to the tree, taken from the same resolution the tree is read from.
+    """
+    absolute = Path(os.path.abspath(root))
+    real = Path(os.path.realpath(absolute))
+    revision = ""
+    for part in (*reversed(absolute.parents), absolute):
+        if part.is_symlink():
+            target = Path(os.path.realpath(part))
+            if real == target or real.is_relative_to(target):
+                revision = target.name
+    data = real / "..data"
+    if data.is_symlink():
+        revision = Path(os.path.realpath(data)).name
+    return real, revision
+
+
 def watched_directories(root: Path) -> tuple[Path, list[Path]]:
     """The real tree to watch recursively, and each directory holding a symlink on the way to it."""
     absolute = Path(os.path.abspath(root))

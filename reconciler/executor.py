@@ -13,6 +13,7 @@ begins no step starts; waits inside the adapter give up with ``Stopped``.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import queue
@@ -60,6 +61,15 @@ class Executor:
     def apply(self, plan: Plan, on_done: Callable[[Outcome], None] | None = None) -> Report:
         if plan.blocked:
             raise ValueError("a plan with errors is never applied")
+        collecting = gc.isenabled()
+        gc.disable()  # an apply creates many objects and frees few: collecting meanwhile is pure cost
+        try:
+            return self._apply(plan, on_done)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _apply(self, plan: Plan, on_done: Callable[[Outcome], None] | None) -> Report:
         steps = {s.key: s for s in plan.steps if s.actions}
         graph = _Graph.of(steps)
         blockers = graph.blockers

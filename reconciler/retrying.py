@@ -48,17 +48,25 @@ class RunBudget:
 class _OutOfTime(stop_base):
     """Stop when the next wait would overrun the run's budget, or the process is shutting down."""
 
-    def __init__(self, budget: RunBudget, shutdown: Shutdown) -> None:
-        self.budget = budget
+    def __init__(self, retrier: Retrier, shutdown: Shutdown) -> None:
+        self.retrier = retrier
         self.shutdown = shutdown
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         # tenacity draws the wait before it asks whether to stop.
-        return self.shutdown.is_set() or not self.budget.allows(retry_state.upcoming_sleep)
+        return self.shutdown.is_set() or not self.retrier.budget.allows(retry_state.upcoming_sleep)
+
+
+def _attempt(fn: Callable[[], T], _operation: str, _resource: str) -> T:
+    return fn()
 
 
 class Retrier:
-    """Runs calls under a policy; counts retries for metrics and benchmarks."""
+    """Runs calls under a policy; counts retries for metrics and benchmarks.
+
+    One tenacity ``Retrying`` serves every call (its state is per thread); the call's
+    operation and resource ride along as arguments, for the retry log.
+    """
 
     def __init__(
         self,
@@ -69,39 +77,36 @@ class Retrier:
         self.policy = policy
         self.budget = RunBudget(policy.run_budget)
         self._on_retry = on_retry
-        self._shutdown = shutdown or Shutdown()
+        shutdown = shutdown or Shutdown()
+        self._retrying = Retrying(
+            retry=retry_if_exception(lambda e: isinstance(e, ApiError) and e.retryable),
+            wait=wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait),
+            stop=stop_any(stop_after_attempt(policy.max_attempts), _OutOfTime(self, shutdown)),
+            sleep=shutdown.sleep,  # a shutdown cuts a backoff short (raises Stopped)
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
 
     def new_run(self) -> None:
         """Start a fresh time budget (the daemon calls this before each reconcile)."""
         self.budget = RunBudget(self.policy.run_budget)
 
     def call(self, fn: Callable[[], T], *, operation: str, resource: str) -> T:
-        wait = wait_random_exponential(multiplier=self.policy.initial_wait, max=self.policy.max_wait)
+        result: T = self._retrying(_attempt, fn, operation, resource)
+        return result
 
-        def before_sleep(state: RetryCallState) -> None:
-            outcome = state.outcome
-            error = outcome.exception() if outcome is not None else None
-            assert isinstance(error, ApiError)
-            if self._on_retry is not None:
-                self._on_retry(error)
-            log.info(
-                "retry",
-                operation=operation,
-                resource=resource,
-                attempt=state.attempt_number,
-                wait=round(state.upcoming_sleep, 3),
-                error_code=error.code,
-                status=error.status,
-            )
-
-        retrying = Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, ApiError) and e.retryable),
-            wait=wait,
-            stop=stop_any(
-                stop_after_attempt(self.policy.max_attempts), _OutOfTime(self.budget, self._shutdown)
-            ),
-            sleep=self._shutdown.sleep,  # a shutdown cuts a backoff short (raises Stopped)
-            before_sleep=before_sleep,
-            reraise=True,
+    def _before_sleep(self, state: RetryCallState) -> None:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        assert isinstance(error, ApiError)
+        if self._on_retry is not None:
+            self._on_retry(error)
+        log.info(
+            "retry",
+            operation=state.args[1],
+            resource=state.args[2],
+            attempt=state.attempt_number,
+            wait=round(state.upcoming_sleep, 3),
+            error_code=error.code,
+            status=error.status,
         )
-        return retrying(fn)

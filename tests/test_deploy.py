@@ -188,20 +188,24 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-@pytest.fixture
-def pull_request(tmp_path: Path) -> tuple[Path, str]:
-    """A manifests repository with a base commit and a pull request changing one route."""
+def _manifests_repo(tmp_path: Path) -> tuple[Path, str]:
+    """A git repository holding a copy of manifests/ in one commit; returns it and the commit."""
     repo = tmp_path / "repo"
     repo.mkdir()
     _git(repo, "init", "-q", "-b", "main")
-    (repo / "manifests").mkdir()
     for source in (ROOT / "manifests").rglob("*.yaml"):
         target = repo / "manifests" / source.relative_to(ROOT / "manifests")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(source.read_text())
     _git(repo, "add", ".")
     _git(repo, "commit", "-q", "-m", "base")
-    base = _git(repo, "rev-parse", "HEAD")
+    return repo, _git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def pull_request(tmp_path: Path) -> tuple[Path, str]:
+    """A manifests repository with a base commit and a pull request changing one route."""
+    repo, base = _manifests_repo(tmp_path)
     routes = repo / "manifests" / "ingress" / "routes.yaml"
     routes.write_text(routes.read_text().replace("prefix: /payments/", "prefix: /pay/"))
     _git(repo, "commit", "-q", "-am", "change a route")
@@ -304,16 +308,7 @@ def _actions(plan_json: Path) -> list[tuple[str, list[str]]]:
 
 
 def test_both_preview_paths_show_the_delete_a_merge_would_make(sandbox: Sandbox, tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
-    for source in (ROOT / "manifests").rglob("*.yaml"):
-        target = repo / "manifests" / source.relative_to(ROOT / "manifests")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(source.read_text())
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "base")
-    base = _git(repo, "rev-parse", "HEAD")
+    repo, base = _manifests_repo(tmp_path)
     # The deployment applies the base branch, with the tree's settings (owner platform).
     applied = run(BIN / "reconcile", "-f", repo / "manifests", "--endpoint-url", sandbox.endpoint)
     assert applied.returncode == 0, applied.stdout + applied.stderr

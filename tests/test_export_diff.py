@@ -93,10 +93,10 @@ def test_diff_refuses_invalid_head(tmp_path: Path) -> None:
     assert "prefix must start with '/'" in done.stderr
 
 
-def _live(name: str, gateway_name: str | None = None) -> Any:
+def _live(name: str, gateway_name: str | None = None, mesh: str = "apps") -> Any:
     from reconciler.resources import Key, Live, Scope
 
-    scope = Scope("apps")
+    scope = Scope(mesh)
     if gateway_name is None:
         key = Key.gateway_key(scope, name)
         return Live(key, gateway()["spec"], f"arn:{name}", 1, {})
@@ -118,15 +118,18 @@ def test_export_names_are_safe_and_stay_inside_the_output(tmp_path: Path) -> Non
         "gw",
     ]
     live = {item.key: item for item in (_live(name) for name in hostile)}
+    above = _live("gw", mesh="..")  # `--mesh ..` must not write above -o
+    live[above.key] = above
     out = tmp_path / "out"
     written = export.write(live, out)
-    assert len(written) == len(hostile)
+    assert len(written) == len(hostile) + 1
     assert all(p.resolve().is_relative_to(out.resolve()) for p in written)
     assert all(not p.name.startswith(".") and len(p.name) < 130 for p in written)
     assert len({p.name.lower() for p in written}) == len(written)  # no case-insensitive collision
     check = loader.load(out)
     assert check.ok, check.problems
-    assert sorted(k.name for k in check.state.resources) == sorted(hostile)  # names kept exactly in the YAML
+    assert sorted(k.name for k in check.state.resources) == sorted([*hostile, "gw"])  # names kept exactly
+    assert {k.scope.mesh for k in check.state.resources} == {"apps", ".."}
 
 
 def test_export_never_overwrites_without_force_nor_writes_through_a_link(tmp_path: Path) -> None:

@@ -99,3 +99,23 @@ def test_pages_are_followed(client: Any) -> None:
     mesh, _ = counting(client)
     names = [s.key.name for s in mesh.summaries(APPS, "GatewayRoute", "g0")]
     assert len(names) == 30
+
+
+def test_a_resource_gone_between_list_and_describe_is_left_out_and_reported(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mesh, _ = counting(client)
+    gone = Key.route_key(APPS, "g0", "r1")
+    real_describe = mesh.describe
+
+    def describe(key: Key) -> Any:
+        if key == gone:  # deleted by someone else after our List
+            raise NotFound("no such route", code="NotFoundException", status=404)
+        return real_describe(key)
+
+    monkeypatch.setattr(mesh, "describe", describe)
+    vanished: list[Key] = []
+    live = LiveReader(mesh).read({APPS}, lambda _key: False, vanished.append)
+    assert gone not in live
+    assert vanished == [gone]
+    assert len(live) == 3 + 12 - 1

@@ -142,17 +142,7 @@ def plan_meaning_options(fn: F) -> F:
 
 def _overrides(params: Mapping[str, Any]) -> dict[str, Any]:
     """The plan-meaning flags given on this command line (None: not given)."""
-    names = (
-        "owner",
-        "prune",
-        "allow_empty",
-        "max_deletes",
-        "meshes",
-        "resync_interval",
-        "debounce",
-        "suspend",
-    )
-    return {name: params.get(name) for name in names}
+    return {name: params.get(name) for name in settings_.ATTRIBUTES}
 
 
 detailed_exitcode_option = click.option(

@@ -104,7 +104,6 @@ class Daemon:
         self._watch_ok = True
         self._last: dict[str, Any] = {}
         self._last_error = ""
-        self._succeeded = False
         self._failures = 0  # failed runs in a row
         self._deletes_first_planned: dict[Key, float] = {}
         self._running_since: float | None = None
@@ -217,7 +216,7 @@ class Daemon:
         for each in RunResult:
             self.metrics.last_result.labels(each.value).set(1 if each is result else 0)
         if result is RunResult.SUCCESS:
-            self._succeeded, self._failures, self._last_error = True, 0, ""
+            self._failures, self._last_error = 0, ""
             self.metrics.last_success.set_to_current_time()
             self._applied_revision = self._revision
             self._last_success = datetime.datetime.now(datetime.UTC).isoformat()
@@ -253,9 +252,7 @@ class Daemon:
         if plan.blocked:
             log.error("reconcile.blocked", reason="the plan has errors; nothing applied")
             found = [str(p) for p in errors(plan.findings)]
-            self._last_error = f"the plan has errors: {'; '.join(found)[:2000]}"
-            self._notify(RunResult.FAILURE, plan.counts(), found[:20])
-            return RunResult.FAILURE
+            return self._failed(f"the plan has errors: {'; '.join(found)[:2000]}", plan, found[:20])
         log.info("reconcile.planned", reason=reason.value, **plan.counts())
         if not plan.has_changes:
             if done is RunResult.INVALID:
@@ -274,18 +271,23 @@ class Daemon:
         log.info("reconcile.applied", ok=report.ok, outcomes=len(report.outcomes))
         if not report.ok:
             failed = [o for o in report.outcomes if o.status is Status.FAILED]
-            self._last_error = "; ".join(f"{o.key}: {o.message}" for o in failed[:20]) or "steps were skipped"
-            self._notify(RunResult.FAILURE, plan.counts(), [o.key.address for o in failed])
-            return RunResult.FAILURE
+            error = "; ".join(f"{o.key}: {o.message}" for o in failed[:20]) or "steps were skipped"
+            return self._failed(error, plan, [o.key.address for o in failed])
         unhealthy = [o for o in report.outcomes if o.state not in ("", ACTIVE, DELETED)]
         if unhealthy:  # App Mesh took the write but reports the resource not ACTIVE
             log.warning("apply.unhealthy", resources={o.key.address: o.state for o in unhealthy})
             listed = ", ".join(f"{o.key} ({o.state})" for o in unhealthy)
-            self._last_error = f"not ACTIVE after the apply: {listed}"
-            self._notify(RunResult.FAILURE, plan.counts(), [o.key.address for o in unhealthy])
-            return RunResult.FAILURE
+            return self._failed(
+                f"not ACTIVE after the apply: {listed}", plan, [o.key.address for o in unhealthy]
+            )
         self._notify(done, plan.counts(), [])
         return done
+
+    def _failed(self, error: str, plan: Plan, failing: list[str]) -> RunResult:
+        """A failed run: the reason readiness gives, and the notice that says so."""
+        self._last_error = error
+        self._notify(RunResult.FAILURE, plan.counts(), failing)
+        return RunResult.FAILURE
 
     def _held(self, plan: Plan) -> Plan:
         """The plan less the deletes not yet planned from two snapshots far enough apart."""
@@ -319,9 +321,7 @@ class Daemon:
             except loader.SnapshotChanged as exc:
                 log.info("manifests.changing", detail=str(exc), attempt=attempt)
                 self.shutdown.wait(self.plan_settings.debounce)
-            except (
-                Exception
-            ) as exc:  # a loader bug must not kill the daemon: report, keep the last good state
+            except Exception as exc:  # a loader bug must not kill the daemon
                 log.exception("manifests.unreadable", error=repr(exc))
                 self._problems = [f"the manifests could not be read: {exc!r}"]
                 return None
@@ -368,18 +368,11 @@ class Daemon:
                 "errors": self._problems[:50],
                 "last": self._last,
             }
-        if not self._succeeded:
-            return False, {
-                "reason": "no reconcile has succeeded yet",
-                "error": self._last_error,
-                "last": self._last,
-            }
+        detail = {"error": self._last_error, "last": self._last}
+        if not self._last_success:
+            return False, {"reason": "no reconcile has succeeded yet", **detail}
         if self._last.get("result") == RunResult.FAILURE.value:
-            return False, {
-                "reason": "the last reconcile failed",
-                "error": self._last_error,
-                "last": self._last,
-            }
+            return False, {"reason": "the last reconcile failed", **detail}
         return True, {"last": self._last}
 
 

@@ -31,7 +31,7 @@ from . import model
 from . import settings as settings_
 from .problems import Problem, Severity, errors
 from .resources import ROUTE, Desired, DesiredState, Key, Scope, Source
-from .yamlload import Refused, documents
+from .yamlload import LOADER, Refused, documents
 
 SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 1024 * 1024
@@ -42,8 +42,6 @@ MAX_NODES = 100_000
 MAX_FILES = 5_000
 MAX_TREE_BYTES = 16 * 1024 * 1024
 MAX_DOCUMENTS = 100_000
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -305,7 +303,7 @@ def _lazy_nodes(text: str) -> Callable[[], list[yaml.Node]]:
 
     def nodes() -> list[yaml.Node]:
         if not cache:
-            cache.append(list(yaml.compose_all(text, Loader=_Loader)))
+            cache.append(list(yaml.compose_all(text, Loader=LOADER)))
         return cache[0]
 
     return nodes

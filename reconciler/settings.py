@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
@@ -113,6 +113,7 @@ _FIELDS = {
     "debounce": "debounce",
     "suspend": "suspend",
 }
+ATTRIBUTES = tuple(_FIELDS.values())  # each setting's name in Python, and of the flag that overrides it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,8 +161,7 @@ def resolve(declared: Declared | None, overrides: Mapping[str, Any] | None = Non
         if value is not None:
             values[attribute] = value
             origins[attribute] = f"flag --{attribute.replace('_', '-')}"
-    known = {f.name for f in fields(Settings)}
-    return replace(Settings(), **{k: v for k, v in values.items() if k in known}, origins=origins)
+    return replace(Settings(), **values, origins=origins)
 
 
 def _scopes(refs: list[str]) -> frozenset[Scope]:

@@ -20,7 +20,7 @@ import yaml
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where built
 _RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _PREFIX = "tag:yaml.org,2002:"
@@ -59,7 +59,7 @@ def documents(
 ) -> Iterator[tuple[int, Any]]:
     """``(document number, data)`` for each document of ``text``, as they are read."""
     builder = _Builder(max_depth, max_nodes)
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in yaml.parse(text, Loader=LOADER):
         kind = type(event)
         if kind is yaml.ScalarEvent:
             builder.scalar(event)

@@ -20,14 +20,16 @@ from . import settings as settings_
 from .errors import ApiError
 from .plan import Plan, make_plan, owned_tags
 from .problems import Problem, Severity, errors, warnings
-from .resources import Live, Scope
+from .resources import Key, Live, Scope
 from .settings import WatchSettings
 from .shutdown import Shutdown
 from .throttle import Limits, RetryPolicy
+from .yamlload import Refused
 
 if TYPE_CHECKING:
     from .adapter import AppMesh, CallObserver
     from .engine import Reconciler
+    from .gatewayapi import Conversion, ConversionMap
     from .notify import Notifier
     from .outcomes import Report
 
@@ -450,20 +452,9 @@ def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, force: bo
     A mesh outside the tree's settings ``meshes`` is refused: this instance never reads it.
     """
     _configure_logs(params["log_level"] or "warning", params["log_format"])
-    scope = Scope(mesh, mesh_owner)
-    settings = _tree_settings(params["manifests"])
-    if not settings.manages(scope):
-        origin = settings.origin("meshes")
-        raise click.UsageError(f"mesh {scope} is not among the meshes this instance manages ({origin})")
     from . import export as exporter
-    from .live import LiveReader
 
-    vanished: list[str] = []
-    try:
-        reader = LiveReader(_connect(params, Shutdown()))
-        live = reader.read({scope}, lambda _key: True, lambda key: vanished.append(str(key)))
-    except ApiError as exc:
-        sys.exit(_api_error(exc))
+    live, vanished = _read_mesh(Scope(mesh, mesh_owner), params)
     if gateway:
         live = {k: v for k, v in live.items() if k.gateway == gateway}
     try:
@@ -473,13 +464,149 @@ def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, force: bo
         sys.exit(EXIT_ERROR)
     for path in files:
         click.echo(f"wrote {render.clean(str(path))}")
-    for key in vanished:
-        message = f"warning: {render.clean(key)} was listed but gone when described; not exported"
-        click.echo(click.style(message, fg="yellow"), err=True)
     check = loader.load(output_dir)
     _echo_problems(check.problems)
-    click.echo(f"{len(live)} resource(s) from mesh {render.clean(str(scope))} in {len(files)} file(s).")
+    click.echo(f"{len(live)} resource(s) from mesh {render.clean(mesh)} in {len(files)} file(s).")
     sys.exit(EXIT_OK if check.ok and not vanished else EXIT_ERROR)
+
+
+def _read_mesh(scope: Scope, params: dict[str, Any]) -> tuple[dict[Key, Live], list[str]]:
+    """Every gateway and route of a mesh this instance manages, and what vanished while read."""
+    settings = _tree_settings(params["manifests"])
+    if not settings.manages(scope):
+        origin = settings.origin("meshes")
+        raise click.UsageError(f"mesh {scope} is not among the meshes this instance manages ({origin})")
+    from .live import LiveReader
+
+    vanished: list[str] = []
+    try:
+        reader = LiveReader(_connect(params, Shutdown()))
+        live = reader.read({scope}, lambda _key: True, lambda key: vanished.append(str(key)))
+    except ApiError as exc:
+        sys.exit(_api_error(exc))
+    for key in vanished:
+        message = f"warning: {render.clean(key)} was listed but gone when described; not read"
+        click.echo(click.style(message, fg="yellow"), err=True)
+    return live, vanished
+
+
+@main.command()
+@click.option("--to", "target", type=click.Choice(["gateway-api"]), required=True, help="What to convert to.")
+@click.option(
+    "-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Directory to write."
+)
+@click.option("--gateway-class", required=True, help="gatewayClassName of every Gateway written.")
+@click.option("--namespace", help="Namespace of every object (default: one per mesh, named after it).")
+@click.option(
+    "--map",
+    "map_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="YAML: virtual services → Services (name, namespace, port); certificates → Secrets.",
+)
+@click.option(
+    "--crds",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Check every object against these CustomResourceDefinitions before writing anything.",
+)
+@click.option("--mesh", help="Convert a live mesh instead of the manifests (read like `export`).")
+@click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
+@click.option("--report", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--strict", is_flag=True, help="Exit 1 on any loss or priority conflict (files are written).")
+@click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
+@manifests_option
+@aws_options
+def convert(*, target: str, output_dir: Path, mesh: str | None, mesh_owner: str, **params: Any) -> None:
+    """Write the gateways and routes as Kubernetes Gateway API v1 objects, with a loss report.
+
+    Every field Gateway API cannot express is reported with its path and what was
+    written instead; routes whose App Mesh priority order Gateway API would not keep
+    are reported in pairs. Nothing is written when the input or the check fails.
+    """
+    from . import export as exporter
+    from . import gatewayapi, precedence
+
+    assert target == "gateway-api"  # the only choice click accepts
+    _configure_logs(params["log_level"] or "warning", params["log_format"])
+    if mesh:
+        live, _vanished = _read_mesh(Scope(mesh, mesh_owner), params)
+        specs = {key: resource.spec for key, resource in live.items()}
+    else:
+        specs = {
+            key: desired.spec for key, desired in _load_or_exit(params["manifests"]).state.resources.items()
+        }
+    options = gatewayapi.Options(
+        params["gateway_class"], params["namespace"], _conversion_map(params["map_file"])
+    )
+    conversion = gatewayapi.convert(specs, options)
+    conflicts = precedence.conflicts(conversion.objects)
+    if params["crds"]:
+        _check_against_crds(conversion, params["crds"])
+    try:
+        files = exporter.write_files(
+            conversion.files(output_dir), output_dir, gatewayapi.HEADER, force=params["force"]
+        )
+    except exporter.ExportError as exc:
+        click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
+        sys.exit(EXIT_ERROR)
+    written = [str(path) for path in files]
+    if params["report"] == "json":
+        click.echo(render.conversion_json(conversion, conflicts, written))
+    else:
+        click.echo(render.conversion_text(conversion, conflicts, written))
+    lossy = bool(conversion.losses or conflicts)
+    sys.exit(EXIT_ERROR if params["strict"] and lossy else EXIT_OK)
+
+
+def _load_or_exit(tree: Path) -> loader.LoadResult:
+    result = loader.load(tree)
+    _echo_problems(result.problems)
+    if not result.ok:
+        sys.exit(EXIT_ERROR)
+    return result
+
+
+def _conversion_map(path: Path | None) -> ConversionMap:
+    """The ``--map`` file, read with the manifests' guards and validated; exit 1 naming the field."""
+    from pydantic import ValidationError
+
+    from . import gatewayapi
+
+    if path is None:
+        return gatewayapi.ConversionMap()
+    try:
+        data = loader.read_single(path)
+        return gatewayapi.ConversionMap.model_validate(data or {})
+    except (Refused, OSError) as exc:
+        line = f":{exc.line}" if isinstance(exc, Refused) and exc.line else ""
+        click.echo(click.style(render.clean(f"error: {path}{line}: {exc}"), fg="red"), err=True)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            click.echo(
+                click.style(render.clean(f"error: {path}: {where}: {error['msg']}"), fg="red"), err=True
+            )
+    sys.exit(EXIT_ERROR)
+
+
+def _check_against_crds(conversion: Conversion, crds: Path) -> None:
+    try:
+        from . import crdcheck
+    except ImportError:
+        raise click.UsageError(
+            "--crds needs jsonschema and cel-python: pip install 'appmesh-gateway-reconciler[convert]'"
+        ) from None
+    try:
+        schemas = crdcheck.Schemas.load(crds)
+    except crdcheck.CrdError as exc:
+        raise click.UsageError(str(exc)) from None
+    violations = [v for obj in conversion.objects for v in schemas.check(obj.body)]
+    for violation in violations:
+        click.echo(click.style(render.clean(f"error: {violation}"), fg="red"), err=True)
+    if violations:
+        click.echo(
+            f"{len(violations)} object(s) would be refused by the API server; nothing was written.", err=True
+        )
+        sys.exit(EXIT_ERROR)
 
 
 def _configure_logs(level: str, fmt: str = "auto") -> None:

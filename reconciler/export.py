@@ -22,7 +22,7 @@ import hashlib
 import os
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,20 +92,22 @@ def _as_returned(value: Any) -> Any:
     return value
 
 
-def safe_names(names: list[str]) -> dict[str, str]:
+def safe_names(names: list[str], trim: Callable[[str], str] | None = None) -> dict[str, str]:
     """Each name → a file-system name that is safe on any platform and unique ignoring case.
 
     A name that is already safe is kept as it is; any other gets a stable hash suffix,
     as do all names of a group that would collide on a case-insensitive file system.
+    ``trim`` makes a name safe for another namespace (Kubernetes object names).
     """
-    first = {name: _trimmed(name) for name in names}
+    first = {name: (trim or _trimmed)(name) for name in names}
     groups: dict[str, list[str]] = defaultdict(list)
     for name, candidate in first.items():
         groups[candidate.lower()].append(name)
     out = {}
     for name, candidate in first.items():
         collides = len(groups[candidate.lower()]) > 1
-        out[name] = candidate if candidate == name and not collides else _suffixed(candidate, name)
+        kept = candidate.lower() == name.lower() and not collides  # a case change alone is safe
+        out[name] = candidate if kept else _suffixed(candidate, name)
     return out
 
 
@@ -134,8 +136,14 @@ def plan_files(live: Mapping[Key, Live], directory: Path) -> dict[Path, list[dic
 
 
 def write(live: Mapping[Key, Live], directory: Path, *, force: bool = False) -> list[Path]:
+    """Write every live resource as manifests under ``directory`` (see ``write_files``)."""
+    return write_files(plan_files(live, directory), directory, HEADER, force=force)
+
+
+def write_files(
+    files: Mapping[Path, list[dict[str, Any]]], directory: Path, header: str, *, force: bool = False
+) -> list[Path]:
     """Write every file, or nothing when one would leave ``directory``, follow a link or overwrite."""
-    files = plan_files(live, directory)
     base = Path(os.path.realpath(directory))
     for path in files:
         _check_target(path, base, force)
@@ -146,7 +154,7 @@ def write(live: Mapping[Key, Live], directory: Path, *, force: bool = False) -> 
         flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if force else os.O_EXCL)
         descriptor = os.open(path, flags, 0o644)
         with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(HEADER + dump(docs))
+            stream.write(header + dump(docs))
         written.append(path)
     return written
 

@@ -257,6 +257,31 @@ def _read(path: Path, max_bytes: int) -> bytes:
     return raw
 
 
+def read_single(path: Path) -> Any:
+    """A one-document YAML or JSON side file (not a manifest), under the manifests' guards.
+
+    Raises ``Refused`` (with the line where known) for anything the loader would refuse.
+    """
+    text = _decode(_read(path, MAX_FILE_BYTES))
+    try:
+        found = [
+            data for _, data in documents(text, max_depth=MAX_DEPTH, max_nodes=MAX_NODES, on_document=_no_op)
+        ]
+    except yaml.MarkedYAMLError as exc:
+        raise Refused(
+            f"invalid YAML: {exc.problem or exc.context}", line=_mark_line(exc.problem_mark)
+        ) from None
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        raise Refused(f"cannot be read: {exc}") from None
+    if len(found) > 1:
+        raise Refused(f"holds {len(found)} documents; expected one")
+    return found[0] if found else None
+
+
+def _no_op() -> None:
+    """A document budget that never runs out (one file, its own limits)."""
+
+
 # --- parsing -------------------------------------------------------------------
 
 

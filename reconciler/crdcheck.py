@@ -1,0 +1,176 @@
+"""Objects checked against CustomResourceDefinitions the way an API server admits them.
+
+For each object: the schema's defaults are filled in, the OpenAPI v3 schema of its
+``apiVersion`` and ``kind`` is enforced with fields the schema does not declare refused
+(kubectl's strict field validation), and every CEL rule (``x-kubernetes-validations``)
+on a value that is present is evaluated. Transition rules (those reading ``oldSelf``)
+only apply to updates and are skipped. jsonschema and cel-python do the work; the CRDs
+come from the user (the Gateway API release, or ``kubectl get crd -o yaml``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import celpy
+import jsonschema
+import yaml
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
+
+from .yamlload import LOADER
+
+MAX_CRD_BYTES = 8 * 1024 * 1024
+_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_METADATA = {
+    "type": "object",
+    "required": ["name", "namespace"],
+    "properties": {
+        "name": {"type": "string", "maxLength": 253, "pattern": _NAME},
+        "namespace": {"type": "string", "maxLength": 63, "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+    "additionalProperties": False,
+}
+
+
+class CrdError(Exception):
+    """The CRD directory cannot be read or holds no usable definition."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    object: str  # Kind namespace/name
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.object}: {self.path or '(root)'}: {self.message}"
+
+
+class Schemas:
+    """The served versions of a directory of CRDs, by (apiVersion, kind)."""
+
+    def __init__(self, schemas: dict[tuple[str, str], dict[str, Any]]) -> None:
+        self._schemas = schemas
+        self._validators = {key: jsonschema.Draft7Validator(_root(s)) for key, s in schemas.items()}
+        self._env = celpy.Environment()
+        self._programs: dict[str, Any] = {}
+
+    @classmethod
+    def load(cls, directory: Path) -> Schemas:
+        schemas = {}
+        for path in sorted(directory.glob("*.y*ml")):
+            if path.stat().st_size > MAX_CRD_BYTES:
+                raise CrdError(f"{path} is over {MAX_CRD_BYTES} bytes")
+            try:
+                documents = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=LOADER))
+            except (yaml.YAMLError, UnicodeDecodeError) as exc:
+                raise CrdError(f"{path}: {exc}") from exc
+            for crd in documents:
+                schemas.update(_served(crd))
+        if not schemas:
+            raise CrdError(f"no CustomResourceDefinition in {directory}")
+        return cls(schemas)
+
+    @property
+    def kinds(self) -> set[tuple[str, str]]:
+        return set(self._schemas)
+
+    def check(self, body: dict[str, Any]) -> list[Violation]:
+        """Every way the API server would refuse to create ``body``."""
+        key = (str(body.get("apiVersion")), str(body.get("kind")))
+        metadata = body.get("metadata") or {}
+        name = f"{key[1]} {metadata.get('namespace')}/{metadata.get('name')}"
+        if key not in self._schemas:
+            return [Violation(name, "", f"no CRD here serves {key[0]} {key[1]}")]
+        schema = self._schemas[key]
+        value = _defaulted(schema, copy.deepcopy(body))
+        found = [
+            Violation(name, _path(e.absolute_path), e.message)
+            for e in self._validators[key].iter_errors(value)
+        ]
+        found += [
+            Violation(name, "metadata" + _path(e.absolute_path), e.message)
+            for e in jsonschema.Draft7Validator(_METADATA).iter_errors(metadata)
+        ]
+        if not found:  # CEL rules assume the schema holds
+            found = [Violation(name, path, message) for path, message in self._rules(schema, value, "")]
+        return found
+
+    def _rules(self, schema: dict[str, Any], value: Any, path: str) -> Iterator[tuple[str, str]]:
+        for rule in schema.get("x-kubernetes-validations", ()):
+            if "oldSelf" not in rule["rule"] and not self._holds(rule["rule"], value):
+                yield path, str(rule.get("message") or f"failed rule: {rule['rule']}")
+        if isinstance(value, dict):
+            for member, sub in (schema.get("properties") or {}).items():
+                if member in value:
+                    yield from self._rules(sub, value[member], f"{path}.{member}")
+            extra = schema.get("additionalProperties")
+            if isinstance(extra, dict):
+                for member, item in value.items():
+                    yield from self._rules(extra, item, f"{path}.{member}")
+        elif isinstance(value, list) and "items" in schema:
+            for i, item in enumerate(value):
+                yield from self._rules(schema["items"], item, f"{path}[{i}]")
+
+    def _holds(self, rule: str, value: Any) -> bool:
+        program = self._programs.get(rule)
+        if program is None:
+            program = self._programs[rule] = self._env.program(self._env.compile(rule))
+        result = program.evaluate({"self": json_to_cel(value)})
+        return not isinstance(result, CELEvalError) and bool(result)
+
+
+def _served(crd: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
+        return {}
+    spec = crd["spec"]
+    return {
+        (f"{spec['group']}/{version['name']}", spec["names"]["kind"]): version["schema"]["openAPIV3Schema"]
+        for version in spec["versions"]
+        if version.get("served")
+    }
+
+
+def _strict(schema: Any) -> Any:
+    """The schema with undeclared members refused wherever it declares its members."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: (v if k in ("enum", "default", "example") else _strict(v)) for k, v in schema.items()}
+    declared = "properties" in schema and "additionalProperties" not in schema
+    if declared and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+
+def _root(schema: dict[str, Any]) -> Any:
+    strict = _strict(schema)
+    strict["properties"]["metadata"] = {
+        "type": "object"
+    }  # checked on its own (_METADATA), like the API server
+    return strict
+
+
+def _defaulted(schema: dict[str, Any], value: Any) -> Any:
+    """``value`` with the schema's defaults filled in, as structural defaulting does."""
+    if isinstance(value, dict):
+        for member, sub in (schema.get("properties") or {}).items():
+            if member not in value and "default" in sub:
+                value[member] = copy.deepcopy(sub["default"])
+            if member in value:
+                value[member] = _defaulted(sub, value[member])
+    elif isinstance(value, list) and "items" in schema:
+        return [_defaulted(schema["items"], item) for item in value]
+    return value
+
+
+def _path(parts: Any) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import socket
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -21,7 +22,7 @@ from .errors import ApiError
 from .plan import Plan, make_plan, owned_tags
 from .problems import Problem, Severity, errors, warnings
 from .resources import Key, Live, Scope
-from .settings import WatchSettings
+from .settings import LeaseTiming, WatchSettings
 from .shutdown import Shutdown
 from .throttle import Limits, RetryPolicy
 from .yamlload import Refused
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .adapter import AppMesh, CallObserver
     from .engine import Reconciler
     from .gatewayapi import Conversion, ConversionMap
+    from .leader import Elector
     from .notify import Notifier
     from .outcomes import Report
 
@@ -94,6 +96,7 @@ def _tuning(
 
 
 _LIMITS, _RETRY, _DEFAULTS, _WATCH = Limits(), RetryPolicy(), settings_.Settings(), WatchSettings()
+_LEASE = LeaseTiming()
 
 
 def plan_meaning_options(fn: F) -> F:
@@ -286,6 +289,41 @@ def aws_options(fn: F) -> F:
     show_default=True,
     help="--watch: the status's context.",
 )
+@click.option(
+    "--leader-elect",
+    is_flag=True,
+    help="--watch: only the replica holding a coordination.k8s.io/v1 Lease writes; the others stand by.",
+)
+@click.option(
+    "--lease-name", default="appmesh-reconciler", show_default=True, help="--leader-elect: the Lease."
+)
+@click.option(
+    "--lease-namespace",
+    envvar="POD_NAMESPACE",
+    show_envvar=True,
+    help="--leader-elect: the Lease's namespace (default: the pod's own).",
+)
+@click.option(
+    "--lease-identity",
+    envvar="POD_NAME",
+    show_envvar=True,
+    help="--leader-elect: this replica's holder identity (default: the host name).",
+)
+@_tuning(
+    "--lease-duration", click.FloatRange(min=1), _LEASE.duration, "--leader-elect: seconds a Lease lasts."
+)
+@_tuning(
+    "--lease-renew-deadline",
+    click.FloatRange(min=0.5),
+    _LEASE.renew_deadline,
+    "--leader-elect: the leader stops writing when no renewal succeeded for this long.",
+)
+@_tuning(
+    "--lease-retry-period",
+    click.FloatRange(min=0.1),
+    _LEASE.retry_period,
+    "--leader-elect: seconds between tries.",
+)
 @aws_options
 @click.pass_context
 def main(ctx: click.Context, /, **params: Any) -> None:
@@ -326,6 +364,7 @@ def _watch(params: dict[str, Any]) -> int:
         stuck_after=params["stuck_after"],
     )
     reconciler = Reconciler(mesh, shutdown)
+    elector = _elector(params, shutdown) if params["leader_elect"] else None
     daemon = Daemon(
         params["manifests"],
         reconciler,
@@ -334,8 +373,35 @@ def _watch(params: dict[str, Any]) -> int:
         metrics=metrics,
         shutdown=shutdown,
         notifier=_notifier(params, shutdown),
+        elector=elector,
     )
     return daemon.run()
+
+
+def _elector(params: dict[str, Any], shutdown: Shutdown) -> Elector:
+    from . import leader
+
+    namespace = params["lease_namespace"] or _pod_namespace()
+    if not namespace:
+        raise click.UsageError("--leader-elect needs --lease-namespace (or $POD_NAMESPACE) outside a pod")
+    try:
+        lease = leader.LeaseConfig(
+            params["lease_name"],
+            namespace,
+            params["lease_identity"] or socket.gethostname(),
+            params["lease_duration"],
+            params["lease_renew_deadline"],
+            params["lease_retry_period"],
+        )
+    except ValueError as exc:
+        raise click.UsageError(f"--lease-*: {exc}") from None
+    return leader.Elector(leader.connect(), lease, shutdown)
+
+
+def _pod_namespace() -> str:
+    """The namespace the service account's projected volume names, inside a pod."""
+    path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    return path.read_text().strip() if path.is_file() else ""
 
 
 def _notifier(params: dict[str, Any], shutdown: Shutdown) -> Notifier:

@@ -17,6 +17,8 @@ Safety rules of the daemon, beside the plan's own:
 * **Readiness tells the truth**: not ready before the first successful run, nor
   while the last run failed or the manifests are invalid.
 * **Suspend** (the tree's settings): plan and report drift, write nothing.
+* **One writer** (``--leader-elect``): a standby serves its probes and does nothing
+  else until it holds the Lease; a leader that loses it stops at once (``leader``).
 
 Every run knows the revision it read (``watcher.snapshot_of``): it is in the run's log
 events, the metrics, ``/status`` and the notifications.
@@ -35,7 +37,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -53,6 +55,9 @@ from .resources import ROUTE, DesiredState, Key
 from .settings import WatchSettings
 from .shutdown import Shutdown, Stopped
 from .watcher import Trigger, Watcher, WatchState, snapshot_of
+
+if TYPE_CHECKING:
+    from .leader import Elector  # the Kubernetes client is imported only with --leader-elect
 
 log = structlog.get_logger("reconciler.daemon")
 
@@ -86,6 +91,7 @@ class Daemon:
         metrics: Metrics,
         shutdown: Shutdown,
         notifier: Notifier,
+        elector: Elector | None = None,
     ) -> None:
         self.manifests = manifests
         self.reconciler = reconciler
@@ -94,6 +100,7 @@ class Daemon:
         self.metrics = metrics
         self.shutdown = shutdown
         self.notifier = notifier
+        self.elector = elector
         self.plan_settings = settings_.resolve(None, overrides)
         self.trigger = Trigger(self.plan_settings.debounce, shutdown)
         self.watcher = Watcher(manifests, self.trigger, settings.mode)
@@ -128,14 +135,27 @@ class Daemon:
         )
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
-        self.watcher.start()
         try:
-            self._loop()
+            if self._lead():
+                self.watcher.start()
+                self._loop()
         finally:
             self.watcher.stop()
+            if self.elector is not None:
+                self.elector.release()  # after the last call on the wire: the standby may write now
+            self.metrics.leader.set(0)
             server.shutdown()
         log.info("daemon.stopped", left_undone=self._undone, deletes_held=len(self._deletes_first_planned))
-        return 0
+        return (
+            1 if self.elector is not None and self.elector.lost else 0
+        )  # lost the Lease: exit, to rejoin as a candidate
+
+    def _lead(self) -> bool:
+        """Wait for the Lease when electing (standing by, idle); False if shutdown came first."""
+        if self.elector is not None and not self.elector.wait_for_leadership():
+            return False
+        self.metrics.leader.set(1)
+        return True
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if self.shutdown.is_set():
@@ -337,7 +357,12 @@ class Daemon:
 
     # --- probes ----------------------------------------------------------------------
 
+    def _leading(self) -> bool:
+        return self.elector is None or self.elector.leading
+
     def healthz(self) -> tuple[bool, dict[str, Any]]:
+        if self.elector is not None and not self.elector.leading:
+            return self.elector.healthy()  # a standby is healthy while its attempts go on
         running = self._running_since
         stuck = running is not None and time.monotonic() - running > self.settings.stuck_after
         detail: dict[str, Any] = {
@@ -346,7 +371,10 @@ class Daemon:
         }
         if stuck:
             detail["stuck"] = f"one run has lasted over {self.settings.stuck_after:g} s"
-        return self._watch_ok and not stuck, detail
+        lease_ok, lease = self.elector.healthy() if self.elector is not None else (True, {})
+        if lease:
+            detail["lease"] = lease
+        return self._watch_ok and not stuck and lease_ok, detail
 
     def status(self) -> tuple[bool, dict[str, Any]]:
         """What was applied, what was tried, and each resource as App Mesh last reported it."""
@@ -357,11 +385,13 @@ class Daemon:
             "lastSuccessTime": self._last_success,
             "lastError": self._last_error,
             "suspended": self.plan_settings.suspend,
-            "leader": True,  # no leader election yet: every instance writes
+            "leader": self._leading(),
             "resources": self._resources,
         }
 
     def readyz(self) -> tuple[bool, dict[str, Any]]:
+        if not self._leading():  # a standby is ready to take over: a rollout may go on
+            return True, {"role": "standby"}
         if self._problems:
             return False, {
                 "reason": "the manifests are invalid; the last good state stays applied",

@@ -84,6 +84,11 @@ class Metrics:
             "1 while the tree's settings say suspend: plans only, no writes.",
             registry=r,
         )
+        self.leader = Gauge(
+            "reconciler_leader",
+            "1 while this replica holds the Lease and may write (always 1 without --leader-elect).",
+            registry=r,
+        )
         self.watcher_restarts = Counter(
             "reconciler_watcher_restarts", "Times the file watcher was found dead and restarted.", registry=r
         )

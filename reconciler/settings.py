@@ -186,3 +186,12 @@ class WatchSettings:
     grace: float = 25.0
     confirm_deletes: float = 5.0
     stuck_after: float = 900.0  # /healthz fails when one run has lasted longer
+
+
+@dataclass(frozen=True)
+class LeaseTiming:
+    """``--leader-elect``'s timing; client-go's defaults (15 s Lease, 2 s retry, 10 s deadline)."""
+
+    duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0

@@ -73,7 +73,7 @@ class Daemon:
 def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     started: list[Daemon] = []
 
-    def start(manifests: Path, endpoint: str, *extra: str) -> Daemon:
+    def start(manifests: Path, endpoint: str, *extra: str, env: dict[str, str] | None = None) -> Daemon:
         port = free_port()
         log = tmp_path / f"daemon-{len(started)}.log"
         command = [
@@ -92,7 +92,10 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
             *extra,
         ]
         with log.open("w") as sink:
-            process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, text=True)
+            environment = {**os.environ, **(env or {})}
+            process = subprocess.Popen(
+                command, stdout=sink, stderr=subprocess.STDOUT, text=True, env=environment
+            )
         daemon = Daemon(process, port, log)
         started.append(daemon)
         eventually(lambda: daemon.get("/readyz")[0] in (200, 503))

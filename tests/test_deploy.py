@@ -336,17 +336,48 @@ def test_both_preview_paths_show_the_delete_a_merge_would_make(sandbox: Sandbox,
     assert {op for op in sandbox.stats.operations() if not op.startswith(("List", "Describe"))} == set()
 
 
-def test_pod_has_no_api_token_and_pins_images_and_dependencies() -> None:
+def test_two_replicas_elect_a_leader_with_a_lease_and_nothing_more() -> None:
+    deployment = yaml.safe_load((KUBE / "base" / "deployment.yaml").read_text())
+    assert deployment["spec"]["replicas"] == 2
+    pod = deployment["spec"]["template"]["spec"]
+    reconciler, git_sync = pod["containers"]
+    assert "--leader-elect" in reconciler["args"]
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in reconciler["env"] if "valueFrom" in e}
+    assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+    # the API token reaches the reconciler alone, never git-sync
+    assert pod["automountServiceAccountToken"] is False
+    token_mount = "/var/run/secrets/kubernetes.io/serviceaccount"
+    assert [m["name"] for m in reconciler["volumeMounts"] if m["mountPath"] == token_mount] == [
+        "kube-api-token"
+    ]
+    assert not [m for m in git_sync["volumeMounts"] if m["name"] == "kube-api-token"]
+    role, binding = yaml.safe_load_all((KUBE / "base" / "rbac.yaml").read_text())
+    for rule in role["rules"]:
+        assert (rule["apiGroups"], rule["resources"]) == (["coordination.k8s.io"], ["leases"])
+        assert set(rule["verbs"]) <= {"get", "create", "update"}
+        if set(rule["verbs"]) != {"create"}:  # create alone cannot name its object
+            assert rule["resourceNames"] == ["appmesh-reconciler"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"][0]["name"] == pod["serviceAccountName"]
+    budget = yaml.safe_load((KUBE / "base" / "poddisruptionbudget.yaml").read_text())
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
+    kustomization = yaml.safe_load((KUBE / "base" / "kustomization.yaml").read_text())
+    assert {"rbac.yaml", "poddisruptionbudget.yaml"} <= set(kustomization["resources"])
+
+
+def test_pins_images_and_dependencies() -> None:
     deployment = yaml.safe_load((KUBE / "base" / "deployment.yaml").read_text())
     pod = deployment["spec"]["template"]["spec"]
-    assert pod["automountServiceAccountToken"] is False
     (git_sync,) = [c for c in pod["containers"] if c["name"] == "git-sync"]
     assert "@sha256:" in git_sync["image"]
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert "--require-hashes -r requirements.lock" in dockerfile
     lock = (DEPLOY / "requirements.lock").read_text()
     pinned = {line.split("==")[0].lower() for line in lock.splitlines() if "==" in line}
-    for requirement in ("pydantic", "boto3", "watchdog", "tenacity", "structlog", "pyyaml", "click", "rich"):
+    for requirement in (
+        "pydantic", "boto3", "watchdog", "tenacity", "structlog", "pyyaml", "click", "rich", "kubernetes"
+    ):  # fmt: skip
         assert requirement in pinned, requirement
     blocks = [b for b in lock.split("\n") if "==" in b]
     assert blocks

@@ -122,16 +122,18 @@ def _suffixed(candidate: str, name: str) -> str:
 
 def plan_files(live: Mapping[Key, Live], directory: Path) -> dict[Path, list[dict[str, Any]]]:
     """``<dir>/<mesh>/<gateway>.yaml`` per gateway, with its documents; names made safe."""
-    gateways = sorted(k for k in live if k.kind == GATEWAY)
+    gateways = sorted((k for k in live if k.kind == GATEWAY), key=Key.rank)
+    routes: dict[Key, list[Key]] = defaultdict(list)
+    for key in sorted((k for k in live if k.kind == ROUTE), key=Key.rank):
+        routes[Key.gateway_key(key.scope, key.gateway)].append(key)
     meshes = safe_names(sorted({str(k.scope) for k in gateways}))
     files: dict[Path, list[dict[str, Any]]] = {}
     for scope in sorted({k.scope for k in gateways}):
         in_mesh = [k for k in gateways if k.scope == scope]
         names = safe_names([k.name for k in in_mesh])
         for gateway in in_mesh:
-            routes = sorted(k for k in live if k.parent == gateway)
             path = directory / meshes[str(scope)] / f"{names[gateway.name]}.yaml"
-            files[path] = [document(live[gateway])] + [document(live[k]) for k in routes]
+            files[path] = [document(live[gateway])] + [document(live[k]) for k in routes[gateway]]
     return files
 
 

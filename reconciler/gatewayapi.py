@@ -156,9 +156,9 @@ def convert(specs: Mapping[Key, Mapping[str, Any]], options: Options) -> Convers
     out = Conversion()
     names = _Names(specs.keys(), options)
     gateways = {k: model.VirtualGatewaySpec.model_validate(v) for k, v in specs.items() if k.kind == GATEWAY}
-    for key in sorted(gateways):
+    for key in sorted(gateways, key=Key.rank):
         out.objects.append(_gateway(key, gateways[key], names, options, out.findings))
-    for key in sorted(k for k in specs if k.kind == ROUTE):
+    for key in sorted((k for k in specs if k.kind == ROUTE), key=Key.rank):
         parent = key.parent
         if parent not in gateways:
             out.findings.append(

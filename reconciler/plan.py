@@ -84,7 +84,7 @@ def make_plan(
     plan = Plan(settings, findings=list(notes))
     desired = _managed(desired, settings, plan.findings)
     live = {k: v for k, v in live.items() if settings.manages(k.scope)}
-    for key in sorted(desired.resources):
+    for key in sorted(desired.resources, key=Key.rank):
         plan.steps.append(_step(desired.resources[key], live.get(key), settings, plan.findings))
     plan.steps += _prune(desired, live, settings, plan.findings)
     plan.findings += _preflight(desired, live, plan)
@@ -163,28 +163,25 @@ def _step(want: Desired, have: Live | None, options: Settings, findings: list[Pr
         )
     tags_before = comparable_tags(have.tags or {})
     holder = tags_before.get(model.OWNER_TAG)
-    base = Step(
-        want.key,
-        (),
-        "",
-        before=have.spec,
-        after=want.spec,
-        tags_before=tags_before,
-        tags_after=tags_after,
-        arn=have.arn,
-        version=have.version,
-        stamp=have.stamp,
-        source=want.source,
-        live_state=have.state,
-    )
+    common: dict[str, Any] = {
+        "before": have.spec,
+        "tags_before": tags_before,
+        "arn": have.arn,
+        "version": have.version,
+        "stamp": have.stamp,
+        "source": want.source,
+        "live_state": have.state,
+    }
     if holder is not None and holder != options.owner:
         findings.append(
             Problem.at(
                 want.source, f"owned by reconciler owner {holder!r}, not {options.owner!r}; left alone"
             )
         )
-        return replace(base, reason=f"owned by {holder!r}", after=have.spec, tags_after=tags_before)
-    spec_changes = changes(canonical_spec(have.spec), canonical_spec(want.spec), "spec")
+        return Step(want.key, (), f"owned by {holder!r}", after=have.spec, tags_after=tags_before, **common)
+    # Equal as written is equal as compared: canonical forms are only needed where they differ.
+    same = have.spec == want.spec
+    spec_changes = [] if same else changes(canonical_spec(have.spec), canonical_spec(want.spec), "spec")
     tag_changes = changes(tags_before, tags_after, "tags")
     actions = tuple(a for a, needed in ((Action.UPDATE, spec_changes), (Action.TAG, tag_changes)) if needed)
     if holder is None:
@@ -195,7 +192,8 @@ def _step(want: Desired, have: Live | None, options: Settings, findings: list[Pr
         reason = "tags differ from the manifest"
     else:
         reason = "up to date"
-    return replace(base, actions=actions, reason=reason, changes=tuple(spec_changes + tag_changes))
+    changed = tuple(spec_changes + tag_changes)
+    return Step(want.key, actions, reason, after=want.spec, tags_after=tags_after, changes=changed, **common)
 
 
 def _prune(
@@ -204,11 +202,14 @@ def _prune(
     """Deletes, only of resources carrying our owner tag, and only past every guard."""
     if not options.prune:
         return []
-    owned = [
-        have
-        for key, have in sorted(live.items())
-        if key not in desired.resources and (have.tags or {}).get(model.OWNER_TAG) == options.owner
-    ]
+    owned = sorted(
+        (
+            have
+            for key, have in live.items()
+            if key not in desired.resources and (have.tags or {}).get(model.OWNER_TAG) == options.owner
+        ),
+        key=lambda have: have.key.rank(),
+    )
     candidates = []
     for have in owned:
         if (have.tags or {}).get(model.PRUNE_TAG) == model.DISABLED:
@@ -283,35 +284,31 @@ def _guard_deletes(
 
 
 def _preflight(desired: DesiredState, live: Mapping[Key, Live], plan: Plan) -> list[Problem]:
-    found: list[Problem] = []
     deleted = {s.key for s in plan.steps if Action.DELETE in s.actions}
     final = {
         **{k: v.spec for k, v in live.items() if k not in deleted},
         **{k: v.spec for k, v in desired.resources.items()},
     }
-    for key, want in sorted(desired.resources.items()):
+    by_key: list[tuple[Key, Problem]] = []
+    for key, want in desired.resources.items():
         if key.kind != ROUTE:
             continue
         parent = key.parent
         assert parent is not None
         if parent not in final:
-            found.append(
-                Problem.at(
-                    want.source,
-                    f"virtual gateway {key.gateway!r} exists neither in the manifests "
-                    f"nor in mesh {key.scope}",
-                    "metadata.virtualGateway",
-                )
+            message = (
+                f"virtual gateway {key.gateway!r} exists neither in the manifests nor in mesh {key.scope}"
             )
+            by_key.append((key, Problem.at(want.source, message, "metadata.virtualGateway")))
             continue
         for f in model.route_findings(want.spec, final[parent]):
-            found.append(Problem.at(want.source, f.message, f.path, Severity.WARNING))
-    found += _quotas(final)
-    return found
+            by_key.append((key, Problem.at(want.source, f.message, f.path, Severity.WARNING)))
+    by_key.sort(key=lambda kp: kp[0].rank())  # stable: a route's findings keep their order
+    return [p for _, p in by_key] + _quotas(final)
 
 
 def _quotas(final: Mapping[Key, Any]) -> list[Problem]:
-    routes = Counter(k.parent for k in final if k.kind == ROUTE)
+    routes = Counter(Key.gateway_key(k.scope, k.gateway) for k in final if k.kind == ROUTE)
     gateways = Counter(k.scope for k in final if k.kind == GATEWAY)
     out = [
         Problem(

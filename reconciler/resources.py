@@ -35,10 +35,11 @@ class Key:
     name: str
 
     def __lt__(self, other: Key) -> bool:
-        return self._rank() < other._rank()
+        return self.rank() < other.rank()
 
-    def _rank(self) -> tuple[Scope, str, bool, str]:
-        return (self.scope, self.gateway, self.kind != GATEWAY, self.name)
+    def rank(self) -> tuple[str, str, str, bool, str]:
+        """The sort order as one tuple: ``sorted(keys, key=Key.rank)`` builds it once per key."""
+        return (self.scope.mesh, self.scope.owner, self.gateway, self.kind != GATEWAY, self.name)
 
     @classmethod
     def gateway_key(cls, scope: Scope, name: str) -> Key:

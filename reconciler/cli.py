@@ -640,17 +640,13 @@ def _conversion_map(path: Path | None) -> ConversionMap:
     if path is None:
         return gatewayapi.ConversionMap()
     try:
-        data = loader.read_single(path)
-        return gatewayapi.ConversionMap.model_validate(data or {})
-    except (Refused, OSError) as exc:
-        line = f":{exc.line}" if isinstance(exc, Refused) and exc.line else ""
-        click.echo(click.style(render.clean(f"error: {path}{line}: {exc}"), fg="red"), err=True)
+        return gatewayapi.ConversionMap.model_validate(loader.read_single(path) or {})
+    except Refused as exc:
+        _echo_problems([Problem(str(exc), file=str(path), line=exc.line, path=exc.path)])
+    except OSError as exc:
+        _echo_problems([Problem(f"cannot read: {exc.strerror or exc}", file=str(path))])
     except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"])
-            click.echo(
-                click.style(render.clean(f"error: {path}: {where}: {error['msg']}"), fg="red"), err=True
-            )
+        _echo_problems([Problem(e["msg"], file=str(path), path=model.dotted(e["loc"])) for e in exc.errors()])
     sys.exit(EXIT_ERROR)
 
 

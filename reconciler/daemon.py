@@ -146,9 +146,8 @@ class Daemon:
             self.metrics.leader.set(0)
             server.shutdown()
         log.info("daemon.stopped", left_undone=self._undone, deletes_held=len(self._deletes_first_planned))
-        return (
-            1 if self.elector is not None and self.elector.lost else 0
-        )  # lost the Lease: exit, to rejoin as a candidate
+        lost = self.elector is not None and self.elector.lost
+        return 1 if lost else 0  # lost the Lease: exit, to rejoin as a candidate
 
     def _lead(self) -> bool:
         """Wait for the Lease when electing (standing by, idle); False if shutdown came first."""
@@ -361,8 +360,9 @@ class Daemon:
         return self.elector is None or self.elector.leading
 
     def healthz(self) -> tuple[bool, dict[str, Any]]:
-        if self.elector is not None and not self.elector.leading:
-            return self.elector.healthy()  # a standby is healthy while its attempts go on
+        lease_ok, lease = self.elector.healthy() if self.elector is not None else (True, {})
+        if not self._leading():
+            return lease_ok, lease  # a standby is healthy while its attempts go on
         running = self._running_since
         stuck = running is not None and time.monotonic() - running > self.settings.stuck_after
         detail: dict[str, Any] = {
@@ -371,7 +371,6 @@ class Daemon:
         }
         if stuck:
             detail["stuck"] = f"one run has lasted over {self.settings.stuck_after:g} s"
-        lease_ok, lease = self.elector.healthy() if self.elector is not None else (True, {})
         if lease:
             detail["lease"] = lease
         return self._watch_ok and not stuck and lease_ok, detail

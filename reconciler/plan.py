@@ -308,7 +308,7 @@ def _preflight(desired: DesiredState, live: Mapping[Key, Live], plan: Plan) -> l
 
 
 def _quotas(final: Mapping[Key, Any]) -> list[Problem]:
-    routes = Counter(Key.gateway_key(k.scope, k.gateway) for k in final if k.kind == ROUTE)
+    routes = Counter(k.parent for k in final if k.kind == ROUTE)
     gateways = Counter(k.scope for k in final if k.kind == GATEWAY)
     out = [
         Problem(

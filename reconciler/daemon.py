@@ -125,11 +125,12 @@ class Daemon:
     def run(self) -> int:
         probes = {"/healthz": self.healthz, "/readyz": self.readyz, "/status": self.status}
         server = serve(self.settings.metrics_addr, self.metrics, probes)
+        host, port = server.server_address[:2]
         self.notifier.start()
         log.info(
             "daemon.started",
             manifests=str(self.manifests),
-            metrics_addr=self.settings.metrics_addr,
+            metrics_addr=f"{host!s}:{port}",  # the bound port, also when asked for :0
             resync=self.plan_settings.resync_interval,
             debounce=self.plan_settings.debounce,
         )

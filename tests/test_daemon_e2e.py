@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -29,9 +30,15 @@ from .helpers import gateway, route, write_tree
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below Linux's ephemeral range, so no server binding port 0 can be handed it later."""
+    while True:
+        port = random.randrange(20000, 32768)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def eventually(condition: Callable[[], Any], timeout: float = 30) -> Any:
@@ -74,7 +81,6 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     started: list[Daemon] = []
 
     def start(manifests: Path, endpoint: str, *extra: str, env: dict[str, str] | None = None) -> Daemon:
-        port = free_port()
         log = tmp_path / f"daemon-{len(started)}.log"
         command = [
             str(SCRIPT),
@@ -84,7 +90,7 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
             "--endpoint-url",
             endpoint,
             "--metrics-addr",
-            f"127.0.0.1:{port}",
+            "127.0.0.1:0",  # the daemon binds a free port and logs it: no window for another to take it
             "--debounce",
             "0.2",
             "--write-rate",
@@ -96,8 +102,10 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
             process = subprocess.Popen(
                 command, stdout=sink, stderr=subprocess.STDOUT, text=True, env=environment
             )
-        daemon = Daemon(process, port, log)
+        daemon = Daemon(process, 0, log)
         started.append(daemon)
+        started_event = eventually(lambda: daemon.events("daemon.started"))
+        daemon.port = int(started_event[0]["metrics_addr"].rpartition(":")[2])
         eventually(lambda: daemon.get("/readyz")[0] in (200, 503))
         return daemon
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .diff import Change
-from .gatewayapi import Severity as FindingSeverity
 from .outcomes import Report, Status
 from .plan import Action, Plan, Step
 from .problems import Problem, Severity
@@ -337,6 +336,8 @@ CONVERSION_FORMAT_VERSION = "1.0"
 
 def conversion_text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) -> str:
     """Per resource, every field that did not carry over; then the precedence conflicts."""
+    from .gatewayapi import Severity as FindingSeverity  # noqa: PLC0415 - only convert loads its models
+
     lines = [f"wrote {clean(path)}" for path in written]
     by_resource: dict[str, list[Finding]] = {}
     for finding in conversion.findings:

@@ -13,7 +13,6 @@ sequence other than the standard ones is refused.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -42,16 +41,18 @@ class Refused(Exception):
         self.document = document
 
 
-@dataclass
 class _Open:
     """A collection being built: its value, anchor, size when opened, and for a mapping its keys."""
 
-    value: Any
-    anchor: str | None
-    start: int
-    keys: dict[str, int] | None  # a mapping's keys as written → the line of each
-    key: Any = _NO_KEY
-    merges: list[Any] = field(default_factory=list)
+    __slots__ = ("anchor", "key", "keys", "merges", "start", "value")
+
+    def __init__(self, value: Any, anchor: str | None, start: int, keys: dict[str, int] | None) -> None:
+        self.value = value
+        self.anchor = anchor
+        self.start = start
+        self.keys = keys  # a mapping's keys as written → the line of each
+        self.key: Any = _NO_KEY
+        self.merges: list[Any] | None = None  # what `<<` keys merge, once one is seen
 
 
 def documents(
@@ -59,21 +60,28 @@ def documents(
 ) -> Iterator[tuple[int, Any]]:
     """``(document number, data)`` for each document of ``text``, as they are read."""
     builder = _Builder(max_depth, max_nodes)
-    for event in yaml.parse(text, Loader=LOADER):
-        kind = type(event)
-        if kind is yaml.ScalarEvent:
-            builder.scalar(event)
-        elif kind is yaml.DocumentStartEvent:
-            builder.start_document()
-            on_document()
-        elif kind is yaml.DocumentEndEvent:
-            yield builder.document, builder.root
-        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-            builder.close(event)
-        elif kind is yaml.AliasEvent:
-            builder.alias(event)
-        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-            builder.open(event, kind is yaml.MappingStartEvent)
+    parser = LOADER(text)
+    try:
+        # get_event() directly, not yaml.parse's generator over check_event() and
+        # get_event(): a third of the Python calls per event; both end with None.
+        next_event = parser.get_event
+        while (event := next_event()) is not None:  # type: ignore[no-untyped-call]
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
+                builder.scalar(event)
+            elif kind is yaml.DocumentStartEvent:
+                builder.start_document()
+                on_document()
+            elif kind is yaml.DocumentEndEvent:
+                yield builder.document, builder.root
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                builder.close(event)
+            elif kind is yaml.AliasEvent:
+                builder.alias(event)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                builder.open(event, kind is yaml.MappingStartEvent)
+    finally:
+        parser.dispose()
 
 
 class _Builder:
@@ -104,13 +112,9 @@ class _Builder:
             message = f"document expands through aliases to more values than the limit of {self.max_nodes}"
             raise Refused(message, line=self._line(event), document=self.document)
 
-    def _anchor(self, event: Any, value: Any, size: int) -> None:
-        if event.anchor is not None:
-            self.anchors[event.anchor] = (value, size)
-
-    def _put(self, value: Any, scalar: Any, event: Any) -> None:
+    def _put(self, value: Any, event: Any) -> None:
         if self.stack:
-            _place(self.stack, value, scalar, event, self.document)
+            _place(self.stack, value, None, event, self.document)
         else:
             self.root = value
 
@@ -147,24 +151,28 @@ class _Builder:
             raise ComposerError(None, None, f"found undefined alias {event.anchor!r}", event.start_mark)
         value, size = self.anchors[event.anchor]
         self._count(event, size)
-        self._put(value, None, event)
+        self._put(value, event)
 
     def open(self, event: Any, mapping: bool) -> None:
-        self._count(event, 1)
+        self.expanded += 1
+        if self.expanded > self.max_nodes:
+            self._count(event, 0)
         self._check_new_anchor(event)
-        if len(self.stack) >= self.max_depth:
+        stack = self.stack
+        if len(stack) >= self.max_depth:
             message = f"document nests deeper than {self.max_depth} levels"
             raise Refused(message, line=self._line(event), document=self.document)
-        _check_collection_tag(event, MAP if mapping else SEQ)
-        keys: dict[str, int] | None = {} if mapping else None
-        self.stack.append(_Open({} if mapping else [], event.anchor, self.expanded - 1, keys))
+        if event.tag is not None:
+            _check_collection_tag(event, MAP if mapping else SEQ)
+        start = self.expanded - 1
+        stack.append(_Open({}, event.anchor, start, {}) if mapping else _Open([], event.anchor, start, None))
 
     def close(self, event: Any) -> None:
         closed = self.stack.pop()
-        value = _merged(closed) if closed.merges else closed.value
+        value = _merged(closed.merges, closed.value) if closed.merges else closed.value
         if closed.anchor:
             self.anchors[closed.anchor] = (value, self.expanded - closed.start)
-        self._put(value, None, event)
+        self._put(value, event)
 
     def _check_new_anchor(self, event: Any) -> None:
         if event.anchor is not None and event.anchor in self.anchors:
@@ -210,7 +218,7 @@ def _place(stack: list[_Open], value: Any, scalar: Any, event: Any, document: in
         top.key = value
     else:
         if top.key is _MERGING:
-            top.merges.append(_merge_source(value, event))
+            top.merges = [*(top.merges or ()), _merge_source(value, event)]
         else:
             top.value[top.key] = value
         top.key = _NO_KEY
@@ -233,11 +241,11 @@ def _merge_source(value: Any, event: Any) -> list[dict[Any, Any]]:
     return sources
 
 
-def _merged(closed: _Open) -> dict[Any, Any]:
+def _merged(merges: list[Any], explicit: dict[Any, Any]) -> dict[Any, Any]:
     """A mapping with its merge keys applied as PyYAML applies them: explicit keys win."""
     out: dict[Any, Any] = {}
-    for sources in closed.merges:
+    for sources in merges:
         for source in reversed(sources):
             out.update(source)
-    out.update(closed.value)
+    out.update(explicit)
     return out

@@ -25,7 +25,7 @@ class Change:
 
 def canonical(value: Any, key: str = "") -> Any:
     """The comparable form of a spec value."""
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):  # dict first: the ABC check of Mapping is slow
         out = {}
         for k in sorted(value):
             v = canonical(value[k], k)

@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from reconciler.diff import canonical
 from reconciler.engine import Reconciler
 from reconciler.executor import Executor
 from reconciler.live import LiveReader
+from reconciler.outcomes import Report
 from reconciler.plan import make_plan
 from reconciler.settings import Settings
 from reconciler.shutdown import Shutdown
@@ -473,14 +475,20 @@ def _serial_boto3_cpu(box: SandboxProcess, calls: int = 500) -> float:
     return (time.process_time() - started) / calls * 1000
 
 
+def _cpu_of(run: Callable[[], Report]) -> float:
+    """Process CPU seconds of one apply, which must succeed."""
+    started = time.process_time()
+    report = run()
+    cpu = time.process_time() - started
+    assert report.ok
+    return cpu
+
+
 def _apply_cpu_per_1000(box: SandboxProcess, desired: Any) -> float:
     """Client CPU per 1,000 API calls of a first apply of ``desired`` onto an empty mesh."""
     box.fresh()
     engine, calls = reconciler(box.endpoint)
-    started = time.process_time()
-    report = engine.apply(engine.plan(desired, Settings()))
-    cpu = time.process_time() - started
-    assert report.ok
+    cpu = _cpu_of(lambda: engine.apply(engine.plan(desired, Settings())))
     return cpu / sum(calls.values()) * 1000
 
 
@@ -537,11 +545,7 @@ def _scheduling_cpu_per_1000(plan: Any, wait: float) -> float:
     mesh = AppMesh(_StubClient(wait), limits=UNLIMITED)
     executor = Executor(mesh, LiveReader(mesh), Shutdown())
     executor._confirm_creates = lambda *_: None  # type: ignore[method-assign]  # no List on a stub
-    started = time.process_time()
-    report = executor.apply(plan)
-    cpu = time.process_time() - started
-    assert report.ok
-    return cpu / len(plan.steps) * 1000
+    return _cpu_of(lambda: executor.apply(plan)) / len(plan.steps) * 1000
 
 
 def scheduling(work: Path) -> dict[str, Any]:

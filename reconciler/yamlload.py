@@ -114,7 +114,7 @@ class _Builder:
 
     def _put(self, value: Any, event: Any) -> None:
         if self.stack:
-            _place(self.stack, value, None, event, self.document)
+            _place(self.stack, value, event)
         else:
             self.root = value
 
@@ -144,7 +144,7 @@ class _Builder:
         elif top.keys is None:
             top.value.append(value)
         else:
-            _place(stack, value, event, event, self.document)
+            _place(stack, value, event)
 
     def alias(self, event: Any) -> None:
         if event.anchor not in self.anchors:
@@ -205,16 +205,17 @@ def _scalar(event: Any) -> Any:
     return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
 
 
-def _place(stack: list[_Open], value: Any, scalar: Any, event: Any, document: int) -> None:
-    """Put ``value`` into the collection being built (as a key or a value of a mapping)."""
+def _place(stack: list[_Open], value: Any, event: Any) -> None:
+    """Put ``value`` into the collection being built (as a key or a value of a mapping).
+
+    A scalar key never comes here: ``_Builder.scalar`` places it after its duplicate check.
+    """
     top = stack[-1]
     if top.keys is None:
         top.value.append(value)
     elif top.key is _NO_KEY:
         if isinstance(value, dict | list):
             raise ConstructorError(None, None, "found unhashable key", event.start_mark)
-        if scalar is not None:
-            _check_duplicate(top.keys, scalar, document)
         top.key = value
     else:
         if top.key is _MERGING:

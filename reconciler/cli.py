@@ -29,10 +29,10 @@ from .yamlload import Refused
 
 if TYPE_CHECKING:
     from .adapter import AppMesh, CallObserver
+    from .convert.gatewayapi import Conversion, ConversionMap
+    from .daemon.leader import Elector
+    from .daemon.notify import Notifier
     from .engine import Reconciler
-    from .gatewayapi import Conversion, ConversionMap
-    from .leader import Elector
-    from .notify import Notifier
     from .outcomes import Report
 
 # The AWS SDK and the daemon's stack (watchdog, prometheus_client, rich) are imported
@@ -341,9 +341,9 @@ def main(ctx: click.Context, /, **params: Any) -> None:
 
 def _watch(params: dict[str, Any]) -> int:
     """Wire the daemon: one shutdown signal, made here and handed down to every wait."""
-    from .daemon import Daemon
+    from .daemon.loop import Daemon
+    from .daemon.metrics import Metrics
     from .engine import Reconciler
-    from .metrics import Metrics
 
     metrics = Metrics()
     shutdown = Shutdown()
@@ -379,7 +379,7 @@ def _watch(params: dict[str, Any]) -> int:
 
 
 def _elector(params: dict[str, Any], shutdown: Shutdown) -> Elector:
-    from . import leader
+    from .daemon import leader
 
     namespace = params["lease_namespace"] or _pod_namespace()
     if not namespace:
@@ -405,7 +405,7 @@ def _pod_namespace() -> str:
 
 
 def _notifier(params: dict[str, Any], shutdown: Shutdown) -> Notifier:
-    from .notify import GitHubStatus, Notifier
+    from .daemon.notify import GitHubStatus, Notifier
 
     github = None
     if params["github_status_repo"]:
@@ -519,20 +519,21 @@ def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, force: bo
     """
     _configure_logs(params["log_level"] or "warning", params["log_format"])
     from . import export as exporter
+    from . import files
 
     live, vanished = _read_mesh(Scope(mesh, mesh_owner), params)
     if gateway:
         live = {k: v for k, v in live.items() if k.gateway == gateway}
     try:
-        files = exporter.write(live, output_dir, force=force)
-    except exporter.ExportError as exc:
+        paths = exporter.write(live, output_dir, force=force)
+    except files.WriteRefused as exc:
         click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
         sys.exit(EXIT_ERROR)
-    for path in files:
+    for path in paths:
         click.echo(f"wrote {render.clean(str(path))}")
     check = loader.load(output_dir)
     _echo_problems(check.problems)
-    click.echo(f"{len(live)} resource(s) from mesh {render.clean(mesh)} in {len(files)} file(s).")
+    click.echo(f"{len(live)} resource(s) from mesh {render.clean(mesh)} in {len(paths)} file(s).")
     sys.exit(EXIT_OK if check.ok and not vanished else EXIT_ERROR)
 
 
@@ -588,8 +589,8 @@ def convert(*, target: str, output_dir: Path, mesh: str | None, mesh_owner: str,
     written instead; routes whose App Mesh priority order Gateway API would not keep
     are reported in pairs. Nothing is written when the input or the check fails.
     """
-    from . import export as exporter
-    from . import gatewayapi, precedence
+    from . import files
+    from .convert import gatewayapi, precedence, report
 
     assert target == "gateway-api"  # the only choice click accepts
     _configure_logs(params["log_level"] or "warning", params["log_format"])
@@ -608,17 +609,17 @@ def convert(*, target: str, output_dir: Path, mesh: str | None, mesh_owner: str,
     if params["crds"]:
         _check_against_crds(conversion, params["crds"])
     try:
-        files = exporter.write_files(
+        paths = files.write_files(
             conversion.files(output_dir), output_dir, gatewayapi.HEADER, force=params["force"]
         )
-    except exporter.ExportError as exc:
+    except files.WriteRefused as exc:
         click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
         sys.exit(EXIT_ERROR)
-    written = [str(path) for path in files]
+    written = [str(path) for path in paths]
     if params["report"] == "json":
-        click.echo(render.conversion_json(conversion, conflicts, written))
+        click.echo(report.as_json(conversion, conflicts, written))
     else:
-        click.echo(render.conversion_text(conversion, conflicts, written))
+        click.echo(report.text(conversion, conflicts, written))
     lossy = bool(conversion.losses or conflicts)
     sys.exit(EXIT_ERROR if params["strict"] and lossy else EXIT_OK)
 
@@ -635,7 +636,7 @@ def _conversion_map(path: Path | None) -> ConversionMap:
     """The ``--map`` file, read with the manifests' guards and validated; exit 1 naming the field."""
     from pydantic import ValidationError
 
-    from . import gatewayapi
+    from .convert import gatewayapi
 
     if path is None:
         return gatewayapi.ConversionMap()
@@ -652,7 +653,7 @@ def _conversion_map(path: Path | None) -> ConversionMap:
 
 def _check_against_crds(conversion: Conversion, crds: Path) -> None:
     try:
-        from . import crdcheck
+        from .convert import crdcheck
     except ImportError:
         raise click.UsageError(
             "--crds needs jsonschema and cel-python: pip install 'appmesh-gateway-reconciler[convert]'"

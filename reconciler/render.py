@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -22,10 +22,6 @@ from .diff import Change
 from .outcomes import Report, Status
 from .plan import Action, Plan, Step
 from .problems import Problem, Severity
-
-if TYPE_CHECKING:
-    from .gatewayapi import Conversion, Finding
-    from .precedence import Conflict
 
 FORMAT_VERSION = "1.1"
 # GitHub refuses a comment body over 65,536 characters; the workflow adds a marker line
@@ -327,56 +323,3 @@ def apply_json(plan: Plan, report: Report) -> str:
         ],
     }
     return json.dumps(document)
-
-
-# --- conversion reports ---------------------------------------------------------
-
-CONVERSION_FORMAT_VERSION = "1.0"
-
-
-def conversion_text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) -> str:
-    """Per resource, every field that did not carry over; then the precedence conflicts."""
-    from .gatewayapi import Severity as FindingSeverity  # noqa: PLC0415 - only convert loads its models
-
-    lines = [f"wrote {clean(path)}" for path in written]
-    by_resource: dict[str, list[Finding]] = {}
-    for finding in conversion.findings:
-        by_resource.setdefault(finding.resource, []).append(finding)
-    for resource, findings in sorted(by_resource.items()):
-        lines.append(f"\n{clean(resource)}")
-        for f in findings:
-            colour = "red" if f.severity is FindingSeverity.LOSS else "yellow"
-            lines.append(click.style(f"  {f.severity.value:7} {clean(f.field)}", fg=colour))
-            lines.append(clean(f"          App Mesh: {f.what}"))
-            lines.append(clean(f"          instead:  {f.instead}"))
-    if conflicts:
-        lines.append("\nPriority order Gateway API does not keep:")
-    for c in conflicts:
-        lines.append(
-            click.style(
-                clean(f"  {c.winner} (App Mesh's choice) over {c.other}: {c.verdict.value}"), fg="red"
-            )
-        )
-        lines.append(clean(f"          {c.why}"))
-    losses = len(conversion.losses)
-    lines.append(
-        f"\nConverted {len(conversion.objects)} object(s): {losses} loss(es), "
-        f"{len(conversion.findings) - losses} assumption(s), "
-        f"{len(conflicts)} priority conflict(s)."
-    )
-    return "\n".join(lines).lstrip("\n")
-
-
-def conversion_json(conversion: Conversion, conflicts: list[Conflict], written: list[str]) -> str:
-    document = {
-        "format_version": CONVERSION_FORMAT_VERSION,
-        "to": "gateway-api/v1",
-        "objects": [
-            {"kind": o.kind, "namespace": o.namespace, "name": o.name, "from": o.source.address}
-            for o in conversion.objects
-        ],
-        "files": written,
-        "findings": [f.as_dict() for f in conversion.findings],
-        "priorityConflicts": [c.as_dict() for c in conflicts],
-    }
-    return json.dumps(document, indent=2)

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler import crdcheck, gatewayapi, loader, precedence
+from reconciler import loader
+from reconciler.convert import crdcheck, gatewayapi, precedence
 from reconciler.resources import Key, Scope
 from reconciler.sandbox import Sandbox
 

@@ -133,13 +133,13 @@ def test_export_names_are_safe_and_stay_inside_the_output(tmp_path: Path) -> Non
 
 
 def test_export_never_overwrites_without_force_nor_writes_through_a_link(tmp_path: Path) -> None:
-    from reconciler import export
+    from reconciler import export, files
 
     live = {item.key: item for item in [_live("gw")]}
     out = tmp_path / "out"
     (out / "apps").mkdir(parents=True)
     (out / "apps" / "gw.yaml").write_text("# hand-edited\n")
-    with pytest.raises(export.ExportError, match="exists; pass --force"):
+    with pytest.raises(files.WriteRefused, match="exists; pass --force"):
         export.write(live, out)
     assert (out / "apps" / "gw.yaml").read_text() == "# hand-edited\n"
     export.write(live, out, force=True)
@@ -148,7 +148,7 @@ def test_export_never_overwrites_without_force_nor_writes_through_a_link(tmp_pat
     target.write_text("precious\n")
     (out / "apps" / "gw.yaml").unlink()
     (out / "apps" / "gw.yaml").symlink_to(target)
-    with pytest.raises(export.ExportError, match="symbolic link"):
+    with pytest.raises(files.WriteRefused, match="symbolic link"):
         export.write(live, out, force=True)
     assert target.read_text() == "precious\n"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import leader
+from reconciler.daemon import leader
 from reconciler.sandbox import Realism, Sandbox
 from reconciler.shutdown import Shutdown
 

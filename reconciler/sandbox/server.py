@@ -40,7 +40,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .throttle import TokenBucket
+from ..throttle import TokenBucket
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]

@@ -24,8 +24,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import export, model
-from .resources import GATEWAY, ROUTE, Key
+from .. import files, model
+from ..resources import GATEWAY, ROUTE, Key
 
 GROUP = "gateway.networking.k8s.io"
 API_VERSION = f"{GROUP}/v1"
@@ -182,7 +182,7 @@ class _Names:
     def __init__(self, keys: Iterable[Key], options: Options) -> None:
         keys = list(keys)
         meshes = sorted({k.scope.mesh for k in keys})
-        self._namespaces = export.safe_names(meshes, _label) if options.namespace is None else {}
+        self._namespaces = files.safe_names(meshes, _label) if options.namespace is None else {}
         self._fixed = options.namespace
         self._objects: dict[Key, str] = {}
         by_home: dict[tuple[str, bool], list[Key]] = {}
@@ -190,7 +190,7 @@ class _Names:
             by_home.setdefault((self.namespace(key), key.kind == GATEWAY), []).append(key)
         for group in by_home.values():
             wanted = _distinct(group)
-            safe = export.safe_names(sorted(set(wanted.values())), _subdomain)
+            safe = files.safe_names(sorted(set(wanted.values())), _subdomain)
             self._objects.update({k: safe[wanted[k]] for k in group})
 
     def namespace(self, key: Key) -> str:

@@ -41,19 +41,19 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from . import loader
-from . import settings as settings_
-from .engine import Reconciler
-from .errors import ApiError
-from .executor import DELETED
+from .. import loader
+from .. import settings as settings_
+from ..engine import Reconciler
+from ..errors import ApiError
+from ..executor import DELETED
+from ..outcomes import Report, Status
+from ..plan import Action, Plan, hold_deletes
+from ..problems import Problem, errors, warnings
+from ..resources import ROUTE, DesiredState, Key
+from ..settings import WatchSettings
+from ..shutdown import Shutdown, Stopped
 from .metrics import Metrics, serve
 from .notify import Notifier, RunNotice
-from .outcomes import Report, Status
-from .plan import Action, Plan, hold_deletes
-from .problems import Problem, errors, warnings
-from .resources import ROUTE, DesiredState, Key
-from .settings import WatchSettings
-from .shutdown import Shutdown, Stopped
 from .watcher import Trigger, Watcher, WatchState, snapshot_of
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ import yaml
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
-from .yamlload import LOADER
+from ..yamlload import LOADER
 
 MAX_CRD_BYTES = 8 * 1024 * 1024
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

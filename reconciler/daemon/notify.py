@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from .shutdown import Shutdown
+from ..shutdown import Shutdown
 
 log = structlog.get_logger("reconciler.notify")
 

@@ -35,8 +35,8 @@ import structlog
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from .settings import LeaseTiming
-from .shutdown import Shutdown
+from ..settings import LeaseTiming
+from ..shutdown import Shutdown
 
 log = structlog.get_logger("reconciler.leader")
 

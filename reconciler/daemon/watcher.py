@@ -23,7 +23,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from .shutdown import Shutdown
+from ..shutdown import Shutdown
 
 log = structlog.get_logger("reconciler.watch")
 

@@ -1,0 +1,59 @@
+"""The conversion's report: per resource what did not carry over, as text or JSON."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .. import render
+from .gatewayapi import Conversion, Finding, Severity
+from .precedence import Conflict
+
+FORMAT_VERSION = "1.0"
+
+
+def text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) -> str:
+    """Per resource, every field that did not carry over; then the precedence conflicts."""
+    lines = [f"wrote {render.clean(path)}" for path in written]
+    by_resource: dict[str, list[Finding]] = {}
+    for finding in conversion.findings:
+        by_resource.setdefault(finding.resource, []).append(finding)
+    for resource, findings in sorted(by_resource.items()):
+        lines.append(f"\n{render.clean(resource)}")
+        for f in findings:
+            colour = "red" if f.severity is Severity.LOSS else "yellow"
+            lines.append(click.style(f"  {f.severity.value:7} {render.clean(f.field)}", fg=colour))
+            lines.append(render.clean(f"          App Mesh: {f.what}"))
+            lines.append(render.clean(f"          instead:  {f.instead}"))
+    if conflicts:
+        lines.append("\nPriority order Gateway API does not keep:")
+    for c in conflicts:
+        lines.append(
+            click.style(
+                render.clean(f"  {c.winner} (App Mesh's choice) over {c.other}: {c.verdict.value}"), fg="red"
+            )
+        )
+        lines.append(render.clean(f"          {c.why}"))
+    losses = len(conversion.losses)
+    lines.append(
+        f"\nConverted {len(conversion.objects)} object(s): {losses} loss(es), "
+        f"{len(conversion.findings) - losses} assumption(s), "
+        f"{len(conflicts)} priority conflict(s)."
+    )
+    return "\n".join(lines).lstrip("\n")
+
+
+def as_json(conversion: Conversion, conflicts: list[Conflict], written: list[str]) -> str:
+    document = {
+        "format_version": FORMAT_VERSION,
+        "to": "gateway-api/v1",
+        "objects": [
+            {"kind": o.kind, "namespace": o.namespace, "name": o.name, "from": o.source.address}
+            for o in conversion.objects
+        ],
+        "files": written,
+        "findings": [f.as_dict() for f in conversion.findings],
+        "priorityConflicts": [c.as_dict() for c in conflicts],
+    }
+    return json.dumps(document, indent=2)

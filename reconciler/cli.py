@@ -483,9 +483,9 @@ def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, **para
     will once merged, and a change to them is shown in the plan.
     """
     loaded = {}
-    reuse: loader.Reuse = {}  # a file byte-identical in both trees is parsed and validated once
+    cache = loader.Cache()  # a file byte-identical in both trees is parsed and validated once
     for name, tree in (("BASE", base), ("HEAD", head)):
-        loaded[name] = loader.load(tree, reuse=reuse)
+        loaded[name] = loader.load(tree, cache=cache)
         if not loaded[name].ok:
             click.echo(f"{name} ({tree}) has invalid manifests:", err=True)
             _echo_problems(loaded[name].problems)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 
 from .adapter import AppMesh
 from .executor import Executor
@@ -23,15 +24,26 @@ class Reconciler:
         self.reader = LiveReader(mesh)
         self.executor = Executor(mesh, self.reader, shutdown)
 
-    def plan(self, desired: DesiredState, settings: Settings, notes: Sequence[Problem] = ()) -> Plan:
+    def plan(
+        self,
+        desired: DesiredState,
+        settings: Settings,
+        notes: Sequence[Problem] = (),
+        gateways: AbstractSet[Key] | None = None,
+    ) -> Plan:
+        """Read live state and plan; ``gateways``: only these gateways and their routes (a change)."""
+
         def want_tags(key: Key) -> bool:
             # Tags decide adoption and tag drift of managed resources, and ownership of prune candidates.
             return settings.prune or key in desired.resources
 
         self.mesh.retrier.new_run()  # the time budget covers one run: its reads and its writes
-        scopes = settings.meshes if settings.meshes is not None else desired.scopes
-        live = self.reader.read(scopes, want_tags)
-        return make_plan(desired, live, settings, notes)
+        if gateways is None:
+            scopes = settings.meshes if settings.meshes is not None else desired.scopes
+            live = self.reader.read(scopes, want_tags)
+        else:
+            live = self.reader.read_gateways((g for g in gateways if settings.manages(g.scope)), want_tags)
+        return make_plan(desired, live, settings, notes, gateways)
 
     def apply(self, plan: Plan, on_done: Callable[[Outcome], None] | None = None) -> Report:
         return self.executor.apply(plan, on_done)

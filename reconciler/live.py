@@ -3,7 +3,8 @@
 A steady-state resync costs the List calls and nothing more: a Describe answer is
 cached under its ARN, version and lastUpdatedAt, so it is asked for again only
 when the resource changed (or was recreated). Tags are read only for resources a
-decision needs them for, and cached the same way.
+decision needs them for, and cached the same way. A daemon's change run reads only
+the gateways the change touches (``read_gateways``): one Describe and one List each.
 """
 
 from __future__ import annotations
@@ -43,6 +44,17 @@ class LiveReader:
                 on_vanished(summary.key)
         return {live.key: live for live in found if live is not None}
 
+    def read_gateways(self, gateways: Iterable[Key], want_tags: Callable[[Key], bool]) -> dict[Key, Live]:
+        """Live state of these gateways and their routes alone: what a change to them needs.
+
+        The gateway is described directly (one call, however many gateways its mesh
+        holds), its routes listed; a gateway that does not exist has no routes.
+        """
+        batches = parallel_map(self._list_gateway, sorted(gateways), self.mesh.workers)
+        summaries = [summary for batch in batches for summary in batch]
+        found = parallel_map(lambda s: self._resolve(s, want_tags(s.key)), summaries, self.mesh.workers)
+        return {live.key: live for live in found if live is not None}
+
     def remember(self, live: Live) -> None:
         """Seed the cache with what a write answered (the resource, its version, the tags sent).
 
@@ -74,6 +86,18 @@ class LiveReader:
             lambda g: list(self.mesh.summaries(scope, ROUTE, g.key.gateway)), gateways, self.mesh.workers
         )
         return gateways + [r for batch in routes for r in batch]
+
+    def _list_gateway(self, gateway: Key) -> list[Summary]:
+        try:
+            live = self.mesh.describe(gateway)
+        except NotFound:
+            return []  # no such gateway (or mesh): nothing of it is live
+        self._specs[live.arn] = ((live.version, live.stamp), live)
+        own = Summary(gateway, live.arn, live.version, live.stamp)
+        try:
+            return [own, *self.mesh.summaries(gateway.scope, ROUTE, gateway.gateway)]
+        except NotFound:
+            return [own]  # deleted since it was described
 
     def _resolve(self, summary: Summary, with_tags: bool) -> Live | None:
         stamp = (summary.version, summary.stamp)

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 from . import model
 from . import settings as settings_
 from .problems import Problem, Severity, errors
-from .resources import ROUTE, Desired, DesiredState, Key, Scope, Source
+from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Scope, Source
 from .yamlload import LOADER, Refused, documents
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -75,20 +75,56 @@ class _FileResult:
     found: list[Desired | settings_.Declared]
     problems: list[Problem]
     documents: int
+    scopes: frozenset[Scope] = frozenset()  # the meshes its resources name
 
     def at(self, file: str) -> _FileResult:
-        """The same results, located at another path holding the same bytes."""
+        """The same results, located at another path holding the same bytes.
+
+        Built directly rather than with ``dataclasses.replace``: a git-sync swap relocates
+        every file of the tree, and this is the whole cost of an unchanged one.
+        """
         if file == self.file:
             return self
-        found = [replace(f, source=replace(f.source, file=file)) for f in self.found]
+        found = [_located(f, file) for f in self.found]
         problems = [replace(p, file=file) if p.file == self.file else p for p in self.problems]
-        return _FileResult(file, found, problems, self.documents)
+        return _FileResult(file, found, problems, self.documents, self.scopes)
 
 
-Reuse = dict[bytes, _FileResult]
+def _located(found: Desired | settings_.Declared, file: str) -> Desired | settings_.Declared:
+    source = Source(file, found.source.document)
+    if isinstance(found, Desired):
+        return Desired(found.key, found.spec, found.tags, source, found.annotations)
+    return settings_.Declared(found.spec, source)
 
 
-def load(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES, reuse: Reuse | None = None) -> LoadResult:
+class Cache:
+    """Files already parsed and validated, keyed by their bytes: an edit costs what it changed.
+
+    The daemon keeps one across snapshots, so each snapshot still reads every file (the
+    content decides, never a timestamp) but parses and validates only files whose bytes
+    are new; a git-sync swap, which publishes the same files under a new root, only
+    relocates their results. Each load keeps just the entries it used, so the cache
+    holds no more than the last tree (``diff`` passes one tree's cache to the other).
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[bytes, _FileResult] = {}
+        self._previous: dict[bytes, _FileResult] = {}
+        self.parsed = 0  # files parsed by the last load; the rest came from the cache
+
+    def begin(self) -> None:
+        """A new load: what the last one used is what this one may reuse."""
+        self.parsed = 0
+        self._previous, self._files = self._files, {}
+
+    def get(self, content: bytes) -> _FileResult | None:
+        return self._files.get(content) or self._previous.get(content)
+
+    def keep(self, content: bytes, done: _FileResult) -> None:
+        self._files[content] = done
+
+
+def load(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES, cache: Cache | None = None) -> LoadResult:
     """Read and validate every manifest under ``root``.
 
     ``digest`` hashes the content with paths relative to ``root``, so the same content
@@ -97,16 +133,17 @@ def load(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES, reuse: Reuse | Non
     paused = gc.isenabled()
     gc.disable()  # the load builds many small objects and frees none: collections there are pure cost
     try:
-        return _load(root, max_file_bytes, {} if reuse is None else reuse)
+        return _load(root, max_file_bytes, Cache() if cache is None else cache)
     finally:
         if paused:
             gc.enable()
 
 
-def _load(root: Path, max_file_bytes: int, reuse: Reuse) -> LoadResult:
+def _load(root: Path, max_file_bytes: int, cache: Cache) -> LoadResult:
     result = LoadResult(DesiredState())
     digest = hashlib.sha256()
     budget = _Budget()
+    cache.begin()
     try:
         files = discover(root, result.problems)
         for path in files:
@@ -119,15 +156,11 @@ def _load(root: Path, max_file_bytes: int, reuse: Reuse) -> LoadResult:
             except _OverBudget as exc:
                 result.problems.append(Problem(str(exc), file=str(root)))
                 break
-            digest.update(os.path.relpath(path, root).encode() + b"\0" + raw + b"\0")
             content = hashlib.sha256(path.suffix.encode() + b"\0" + raw).digest()
-            done = reuse.get(content)
-            if done is None:
-                done = reuse[content] = _read_file(raw, path, budget)
-            else:
-                done = done.at(str(path))
-                budget.documents += done.documents
+            digest.update(os.path.relpath(path, root).encode() + b"\0" + content)
+            done = _file_result(path, raw, content, cache, budget)
             result.problems += done.problems
+            result.state.scopes |= done.scopes
             for found in done.found:
                 if isinstance(found, Desired):
                     _add(result, found)
@@ -145,6 +178,24 @@ def _load(root: Path, max_file_bytes: int, reuse: Reuse) -> LoadResult:
     return result
 
 
+def _file_result(path: Path, raw: bytes, content: bytes, cache: Cache, budget: _Budget) -> _FileResult:
+    """The file's results: from the cache when these bytes were seen, else parsed and validated."""
+    done = cache.get(content)
+    if done is not None:
+        done = done.at(str(path))
+        try:
+            budget.reuse(done.documents)
+        except Refused as exc:
+            return _FileResult(str(path), [], [Problem(str(exc), file=str(path))], 0)
+    else:
+        cache.parsed += 1
+        done = _read_file(raw, path, budget)
+        if budget.documents > MAX_DOCUMENTS:
+            return done  # cut short by the tree's limit: what it holds depends on the other files
+    cache.keep(content, done)
+    return done
+
+
 def _read_file(raw: bytes, path: Path, budget: _Budget) -> _FileResult:
     """Parse and validate one file, one document at a time (each dropped once validated)."""
     problems: list[Problem] = []
@@ -154,7 +205,8 @@ def _read_file(raw: bytes, path: Path, budget: _Budget) -> _FileResult:
         validated = _validate(document, problems)
         if validated is not None:
             found.append(validated)
-    return _FileResult(str(path), found, problems, budget.documents - before)
+    scopes = frozenset(f.key.scope for f in found if isinstance(f, Desired))
+    return _FileResult(str(path), found, problems, budget.documents - before, scopes)
 
 
 # --- finding files -----------------------------------------------------------
@@ -181,7 +233,10 @@ class _Budget:
             raise _OverBudget(f"the tree's manifests exceed {MAX_TREE_BYTES} bytes in all, the limit")
 
     def document(self) -> None:
-        self.documents += 1
+        self.reuse(1)
+
+    def reuse(self, documents: int) -> None:
+        self.documents += documents
         if self.documents > MAX_DOCUMENTS:
             raise Refused(f"the tree holds more than {MAX_DOCUMENTS} documents, the limit")
 
@@ -452,13 +507,13 @@ def _add(result: LoadResult, desired: Desired) -> None:
         result.problems.append(Problem.at(desired.source, message, "metadata.name"))
         return
     state.resources[desired.key] = desired
-    state.scopes.add(desired.key.scope)
 
 
 def _warn_orphan_routes(result: LoadResult) -> None:
     resources = result.state.resources
+    gateways = {(k.scope.mesh, k.scope.owner, k.gateway) for k in resources if k.kind == GATEWAY}
     for key, desired in resources.items():
-        if key.kind == ROUTE and key.parent not in resources:
+        if key.kind == ROUTE and (key.scope.mesh, key.scope.owner, key.gateway) not in gateways:
             message = f"virtual gateway {key.gateway!r} is not in the manifests; it must exist live"
             result.problems.append(
                 Problem.at(desired.source, message, "metadata.virtualGateway", Severity.WARNING)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from . import model
 from .diff import Change, canonical, canonical_spec, changes, leaves
 from .problems import Problem, Severity
-from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, Source
+from .resources import GATEWAY, ROUTE, Desired, DesiredState, Group, Key, Live, Scope, Source
 from .settings import Settings
 
 RESERVED_TAG_PREFIX = "aws:"
@@ -78,26 +79,45 @@ class Plan:
 
 
 def make_plan(
-    desired: DesiredState, live: Mapping[Key, Live], settings: Settings, notes: Sequence[Problem] = ()
+    desired: DesiredState,
+    live: Mapping[Key, Live],
+    settings: Settings,
+    notes: Sequence[Problem] = (),
+    gateways: AbstractSet[Key] | None = None,
 ) -> Plan:
-    """``notes``: what loading the manifests found short of an error, shown with the plan."""
+    """``notes``: what loading the manifests found short of an error, shown with the plan.
+
+    ``gateways``: plan only these gateways and their routes, from ``live`` read for them
+    alone (a daemon's change run); the rest of ``desired`` still counts where a rule
+    looks at a whole mesh (the empty-mesh guard, the gateways-per-mesh quota).
+    """
     plan = Plan(settings, findings=list(notes))
-    desired = _managed(desired, settings, plan.findings)
-    live = {k: v for k, v in live.items() if settings.manages(k.scope)}
-    for key in sorted(desired.resources, key=Key.rank):
-        plan.steps.append(_step(desired.resources[key], live.get(key), settings, plan.findings))
-    plan.steps += _prune(desired, live, settings, plan.findings)
-    plan.findings += _preflight(desired, live, plan)
+    groups = None if gateways is None else {g.group for g in gateways}
+    wanted = _managed(desired, settings, plan.findings, groups)
+    live = {
+        k: v for k, v in live.items() if settings.manages(k.scope) and (groups is None or k.group in groups)
+    }
+    for key in sorted(wanted.resources, key=Key.rank):
+        plan.steps.append(_step(wanted.resources[key], live.get(key), settings, plan.findings))
+    plan.steps += _prune(wanted, live, settings, plan.findings)
+    plan.findings += _preflight(wanted, live, plan, desired if groups is not None else None)
     return plan
 
 
-def _managed(desired: DesiredState, settings: Settings, findings: list[Problem]) -> DesiredState:
-    """Only the meshes this instance manages (settings ``meshes``); the rest is left alone."""
-    kept = DesiredState()
+def _managed(
+    desired: DesiredState, settings: Settings, findings: list[Problem], groups: set[Group] | None
+) -> DesiredState:
+    """Only the meshes this instance manages (settings ``meshes``); the rest is left alone.
+
+    With ``groups``, only the resources of those gateways; ``scopes`` stays every managed
+    mesh the manifests name, for the empty-mesh guard.
+    """
+    kept = DesiredState(scopes={scope for scope in desired.scopes if settings.manages(scope)})
     for key, want in desired.resources.items():
+        if groups is not None and key.group not in groups:
+            continue
         if settings.manages(key.scope):
             kept.resources[key] = want
-            kept.scopes.add(key.scope)
         else:
             message = f"mesh {key.scope} is not among the meshes this instance manages; left alone"
             findings.append(Problem.at(want.source, message, "metadata.mesh", Severity.WARNING))
@@ -261,8 +281,7 @@ def _guard_deletes(
 ) -> list[Step]:
     if not steps:
         return []
-    managed = {k.scope for k in desired.resources}
-    empty = sorted({s.key.scope for s in steps} - managed)
+    empty = sorted({s.key.scope for s in steps} - desired.scopes)
     if empty and not options.allow_empty:
         names = ", ".join(str(scope) for scope in empty)
         findings.append(
@@ -283,11 +302,14 @@ def _guard_deletes(
     return steps
 
 
-def _preflight(desired: DesiredState, live: Mapping[Key, Live], plan: Plan) -> list[Problem]:
+def _preflight(
+    desired: DesiredState, live: Mapping[Key, Live], plan: Plan, whole: DesiredState | None
+) -> list[Problem]:
+    """Routes whose gateway will be missing or unfit, and quotas; ``whole``: the tree of a partial plan."""
     deleted = {s.key for s in plan.steps if Action.DELETE in s.actions}
     final = {
         **{k: v.spec for k, v in live.items() if k not in deleted},
-        **{k: v.spec for k, v in desired.resources.items()},
+        **{k: v.spec for k, v in (whole or desired).resources.items() if plan.settings.manages(k.scope)},
     }
     by_key: list[tuple[Key, Problem]] = []
     for key, want in desired.resources.items():
@@ -308,16 +330,20 @@ def _preflight(desired: DesiredState, live: Mapping[Key, Live], plan: Plan) -> l
 
 
 def _quotas(final: Mapping[Key, Any]) -> list[Problem]:
-    routes = Counter(k.parent for k in final if k.kind == ROUTE)
+    routes = Counter(k.group for k in final if k.kind == ROUTE)
     gateways = Counter(k.scope for k in final if k.kind == GATEWAY)
+    over = [
+        (Key.gateway_key(Scope(mesh, owner), gateway), n)
+        for (mesh, owner, gateway), n in routes.items()
+        if n > model.ROUTES_PER_GATEWAY
+    ]
     out = [
         Problem(
             f"{parent} would have {n} gateway routes; App Mesh's default quota is "
             f"{model.ROUTES_PER_GATEWAY} per virtual gateway",
             severity=Severity.WARNING,
         )
-        for parent, n in sorted(routes.items(), key=lambda kv: str(kv[0]))
-        if n > model.ROUTES_PER_GATEWAY
+        for parent, n in sorted(over, key=lambda kv: str(kv[0]))
     ]
     out += [
         Problem(

@@ -13,6 +13,8 @@ from typing import Any
 GATEWAY = "VirtualGateway"
 ROUTE = "GatewayRoute"
 
+Group = tuple[str, str, str]  # a gateway with its routes: (mesh, mesh owner, gateway), cheap to hash
+
 
 @dataclass(frozen=True, order=True)
 class Scope:
@@ -27,12 +29,23 @@ class Scope:
 
 @dataclass(frozen=True)
 class Key:
-    """Identity per PRODUCT.md §1; sorts gateways before their routes."""
+    """Identity per PRODUCT.md §1; sorts gateways before their routes.
+
+    The hash is computed once: every index of the engine is keyed by identity, and a
+    big tree hashed its keys hundreds of thousands of times per snapshot.
+    """
 
     scope: Scope
     gateway: str
     kind: str
     name: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.scope, self.gateway, self.kind, self.name)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __lt__(self, other: Key) -> bool:
         return self.rank() < other.rank()
@@ -48,6 +61,11 @@ class Key:
     @classmethod
     def route_key(cls, scope: Scope, gateway: str, name: str) -> Key:
         return cls(scope, gateway, ROUTE, name)
+
+    @property
+    def group(self) -> Group:
+        """The gateway this resource belongs to (a gateway: itself)."""
+        return (self.scope.mesh, self.scope.owner, self.gateway)
 
     @property
     def parent(self) -> Key | None:
@@ -111,3 +129,23 @@ class DesiredState:
 
     resources: dict[Key, Desired] = field(default_factory=dict)
     scopes: set[Scope] = field(default_factory=set)
+
+
+def touched(before: DesiredState, after: DesiredState) -> set[Key]:
+    """The gateways whose manifests, or whose routes' manifests, differ between two snapshots.
+
+    A file that is only relocated (a git-sync swap) or moved keeps its resources' specs,
+    tags and annotations: it touches nothing.
+    """
+    old, new = before.resources, after.resources
+    changed = [key for key, want in new.items() if not _same(old.get(key), want)]
+    changed += old.keys() - new.keys()
+    return {key.parent or key for key in changed}
+
+
+def _same(before: Desired | None, after: Desired) -> bool:
+    if before is None:
+        return False
+    if before is after:
+        return True
+    return before.spec == after.spec and before.tags == after.tags and before.annotations == after.annotations

@@ -49,7 +49,7 @@ from ..executor import DELETED
 from ..outcomes import Report, Status
 from ..plan import Action, Plan, hold_deletes
 from ..problems import Problem, errors, warnings
-from ..resources import ROUTE, DesiredState, Key
+from ..resources import ROUTE, DesiredState, Key, touched
 from ..settings import WatchSettings
 from ..shutdown import Shutdown, Stopped
 from .metrics import Metrics, serve
@@ -118,7 +118,8 @@ class Daemon:
         self._revision = ""  # of the snapshot the current run read
         self._applied_revision = ""
         self._last_success = ""
-        self._resources: list[dict[str, Any]] = []
+        self._resources: dict[Key, dict[str, Any]] = {}
+        self._cache = loader.Cache()  # the last snapshot's files: a change re-validates what it changed
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -250,6 +251,7 @@ class Daemon:
         if loaded is not None and unchanged and reason is Reason.CHANGE:
             log.info("reconcile.skipped", reason="manifest content unchanged")
             return RunResult.UNCHANGED
+        before, before_settings = self._desired, self.plan_settings
         if loaded is not None:
             self._desired, self._digest = loaded.state, loaded.digest
             self._notes = warnings(loaded.problems)
@@ -261,19 +263,22 @@ class Daemon:
             return RunResult.INVALID
         # With invalid manifests the last good state is still applied, but the run counts as invalid.
         done = RunResult.SUCCESS if loaded is not None else RunResult.INVALID
-        plan = self._held(self.reconciler.plan(self._desired, self.plan_settings, self._notes))
+        gateways = self._touched(reason, before, before_settings)
+        plan = self.reconciler.plan(self._desired, self.plan_settings, self._notes, gateways)
+        plan = self._held(plan, gateways)
         for step in plan.steps:
             for action in step.actions:
                 self.metrics.actions.labels(action.value).inc()
         for finding in plan.findings:
             log.warning("plan.finding", finding=str(finding))
         self.metrics.suspended.set(1 if self.plan_settings.suspend else 0)
-        self._resources = _resources(plan, None)
+        self._track(plan, None, gateways)
         if plan.blocked:
             log.error("reconcile.blocked", reason="the plan has errors; nothing applied")
             found = [str(p) for p in errors(plan.findings)]
             return self._failed(f"the plan has errors: {'; '.join(found)[:2000]}", plan, found[:20])
-        log.info("reconcile.planned", reason=reason.value, **plan.counts())
+        read = "all" if gateways is None else len(gateways)
+        log.info("reconcile.planned", reason=reason.value, gateways=read, **plan.counts())
         if not plan.has_changes:
             if done is RunResult.INVALID:
                 self._notify(done, plan.counts(), self._problems[:20])
@@ -284,7 +289,7 @@ class Daemon:
         if self._revision != self._applied_revision:
             self.notifier.notice(RunNotice(self._revision, "", plan.counts(), [], "", pending=True))
         report = self.reconciler.apply(plan)
-        self._resources = _resources(plan, report)
+        self._track(plan, report, gateways)
         self._undone = report.count(Status.SKIPPED) if self.shutdown.is_set() else 0
         if unchanged or loaded is None:
             self.metrics.drift.inc(report.count(Status.DONE))
@@ -309,11 +314,29 @@ class Daemon:
         self._notify(RunResult.FAILURE, plan.counts(), failing)
         return RunResult.FAILURE
 
-    def _held(self, plan: Plan) -> Plan:
+    def _touched(
+        self, reason: Reason, before: DesiredState | None, before_settings: settings_.Settings
+    ) -> set[Key] | None:
+        """The gateways a change run reads and plans; None: every one.
+
+        An edit costs what it changes: only the gateways whose manifests (or whose routes'
+        manifests) changed are read again and planned. Every other run reads everything:
+        the start, a resync (drift anywhere), a retry (a failure anywhere), a confirmation
+        of held deletes, and a change of the settings, which can change any plan.
+        """
+        if reason is not Reason.CHANGE or before is None or self._desired is None or self._failures:
+            return None
+        if before_settings != self.plan_settings:
+            return None
+        return touched(before, self._desired)
+
+    def _held(self, plan: Plan, gateways: set[Key] | None) -> Plan:
         """The plan less the deletes not yet planned from two snapshots far enough apart."""
         now = time.monotonic()
         planned = {s.key for s in plan.steps if Action.DELETE in s.actions}
-        self._deletes_first_planned = {k: self._deletes_first_planned.get(k, now) for k in planned}
+        first = self._deletes_first_planned
+        kept = {} if gateways is None else {k: t for k, t in first.items() if (k.parent or k) not in gateways}
+        self._deletes_first_planned = kept | {k: first.get(k, now) for k in planned}
         waiting = {
             key
             for key, first in self._deletes_first_planned.items()
@@ -334,7 +357,7 @@ class Daemon:
         for attempt in (1, 2):
             root, revision = snapshot_of(self.manifests)
             try:
-                result = loader.load(root)
+                result = loader.load(root, cache=self._cache)
                 self._revision = revision or f"sha256:{result.digest[:12]}"
                 structlog.contextvars.bind_contextvars(revision=self._revision)
                 break
@@ -386,7 +409,7 @@ class Daemon:
             "lastError": self._last_error,
             "suspended": self.plan_settings.suspend,
             "leader": self._leading(),
-            "resources": self._resources,
+            "resources": [self._resources[key] for key in sorted(self._resources, key=Key.rank)],
         }
 
     def readyz(self) -> tuple[bool, dict[str, Any]]:
@@ -405,11 +428,20 @@ class Daemon:
             return False, {"reason": "the last reconcile failed", **detail}
         return True, {"last": self._last}
 
+    def _track(self, plan: Plan, report: Report | None, gateways: set[Key] | None) -> None:
+        """What /status lists: a partial plan replaces the entries of the gateways it planned."""
+        if gateways is None:
+            self._resources = {}
+        elif report is None:
+            groups = {g.group for g in gateways}
+            self._resources = {k: v for k, v in self._resources.items() if k.group not in groups}
+        self._resources.update(_resources(plan, report))
 
-def _resources(plan: Plan, report: Report | None) -> list[dict[str, Any]]:
+
+def _resources(plan: Plan, report: Report | None) -> dict[Key, dict[str, Any]]:
     """Each resource of the plan: identity, the last action and the service's status."""
     outcomes = {o.key: o for o in report.outcomes} if report is not None else {}
-    out = []
+    out = {}
     for step in plan.steps:
         outcome = outcomes.get(step.key)
         if step.skipped:
@@ -420,7 +452,10 @@ def _resources(plan: Plan, report: Report | None) -> list[dict[str, Any]]:
             action = step.summary_action.value if report is None else Action.NOOP.value
         state = outcome.state if outcome is not None and outcome.state else step.live_state
         address = step.key.address
-        out.append(
-            {"identity": step.key.as_dict(), "address": address, "lastAction": action, "status": state}
-        )
+        out[step.key] = {
+            "identity": step.key.as_dict(),
+            "address": address,
+            "lastAction": action,
+            "status": state,
+        }
     return out

@@ -69,13 +69,29 @@ class SnapshotChanged(Exception):
 
 @dataclass
 class _FileResult:
-    """What one file's bytes validated to, as read at ``file``: reusable for identical bytes."""
+    """What one file's bytes validated to, as read at ``file``: reusable for identical bytes.
+
+    The indexes are built once per file, so that a tree of files already seen is merged
+    a file at a time (set and dict operations in C) rather than a resource at a time.
+    """
 
     file: str
     found: list[Desired | settings_.Declared]
     problems: list[Problem]
     documents: int
-    scopes: frozenset[Scope] = frozenset()  # the meshes its resources name
+    index: dict[Key, Desired] = field(init=False)  # its resources, when no identity repeats in it
+    scopes: set[Scope] = field(init=False)  # the meshes its resources name
+    gateways: set[Key] = field(init=False)
+    parents: set[Key] = field(init=False)  # the gateways its routes belong to
+
+    def __post_init__(self) -> None:
+        resources = [f for f in self.found if isinstance(f, Desired)]
+        self.index = {d.key: d for d in resources}
+        if len(self.index) < len(resources):
+            self.index = {}  # a repeated identity: merged one by one, to report it
+        self.scopes = {d.key.scope for d in resources}
+        self.gateways = {d.key for d in resources if d.key.kind == GATEWAY}
+        self.parents = {Key.gateway_key(d.key.scope, d.key.gateway) for d in resources if d.key.kind == ROUTE}
 
     def at(self, file: str) -> _FileResult:
         """The same results, located at another path holding the same bytes.
@@ -87,7 +103,7 @@ class _FileResult:
             return self
         found = [_located(f, file) for f in self.found]
         problems = [replace(p, file=file) if p.file == self.file else p for p in self.problems]
-        return _FileResult(file, found, problems, self.documents, self.scopes)
+        return _FileResult(file, found, problems, self.documents)
 
 
 def _located(found: Desired | settings_.Declared, file: str) -> Desired | settings_.Declared:
@@ -144,6 +160,7 @@ def _load(root: Path, max_file_bytes: int, cache: Cache) -> LoadResult:
     digest = hashlib.sha256()
     budget = _Budget()
     cache.begin()
+    merged: list[_FileResult] = []
     try:
         files = discover(root, result.problems)
         for path in files:
@@ -159,13 +176,8 @@ def _load(root: Path, max_file_bytes: int, cache: Cache) -> LoadResult:
             content = hashlib.sha256(path.suffix.encode() + b"\0" + raw).digest()
             digest.update(os.path.relpath(path, root).encode() + b"\0" + content)
             done = _file_result(path, raw, content, cache, budget)
-            result.problems += done.problems
-            result.state.scopes |= done.scopes
-            for found in done.found:
-                if isinstance(found, Desired):
-                    _add(result, found)
-                else:
-                    _set_settings(result, found)
+            _merge(result, done)
+            merged.append(done)
     except FileNotFoundError as exc:
         raise SnapshotChanged(f"{exc.filename} vanished while the manifests were read") from None
     result.digest = digest.hexdigest()
@@ -173,7 +185,7 @@ def _load(root: Path, max_file_bytes: int, cache: Cache) -> LoadResult:
         # Not an error: an empty tree is valid input, and the plan's prune guard keeps it safe.
         message = "no manifests found (*.yaml, *.yml, *.json)"
         result.problems.append(Problem(message, file=str(root), severity=Severity.WARNING))
-    _warn_orphan_routes(result)
+    _warn_orphan_routes(result, merged)
     result.problems.sort(key=lambda p: (p.file, p.document or 0, p.line or 0))
     return result
 
@@ -205,8 +217,7 @@ def _read_file(raw: bytes, path: Path, budget: _Budget) -> _FileResult:
         validated = _validate(document, problems)
         if validated is not None:
             found.append(validated)
-    scopes = frozenset(f.key.scope for f in found if isinstance(f, Desired))
-    return _FileResult(str(path), found, problems, budget.documents - before, scopes)
+    return _FileResult(str(path), found, problems, budget.documents - before)
 
 
 # --- finding files -----------------------------------------------------------
@@ -499,6 +510,22 @@ def _set_settings(result: LoadResult, declared: settings_.Declared) -> None:
     result.settings = declared
 
 
+def _merge(result: LoadResult, done: _FileResult) -> None:
+    """One file's results into the tree's: its resources at once when none is already there."""
+    resources = result.state.resources
+    result.problems += done.problems
+    result.state.scopes |= done.scopes
+    whole = len(done.index) == len(done.found) and resources.keys().isdisjoint(done.index)
+    if whole:
+        resources.update(done.index)
+        return
+    for found in done.found:
+        if isinstance(found, Desired):
+            _add(result, found)
+        else:
+            _set_settings(result, found)
+
+
 def _add(result: LoadResult, desired: Desired) -> None:
     state = result.state
     first = state.resources.get(desired.key)
@@ -509,15 +536,24 @@ def _add(result: LoadResult, desired: Desired) -> None:
     state.resources[desired.key] = desired
 
 
-def _warn_orphan_routes(result: LoadResult) -> None:
+def _warn_orphan_routes(result: LoadResult, files: list[_FileResult]) -> None:
+    """Routes whose gateway no file defines: looked for only in files that name such a gateway."""
+    gateways: set[Key] = set()
+    for done in files:
+        gateways |= done.gateways
     resources = result.state.resources
-    gateways = {(k.scope.mesh, k.scope.owner, k.gateway) for k in resources if k.kind == GATEWAY}
-    for key, desired in resources.items():
-        if key.kind == ROUTE and (key.scope.mesh, key.scope.owner, key.gateway) not in gateways:
-            message = f"virtual gateway {key.gateway!r} is not in the manifests; it must exist live"
-            result.problems.append(
-                Problem.at(desired.source, message, "metadata.virtualGateway", Severity.WARNING)
-            )
+    for done in files:
+        if done.parents <= gateways:
+            continue
+        for desired in done.found:
+            if not isinstance(desired, Desired) or resources.get(desired.key) is not desired:
+                continue
+            key = desired.key
+            if key.kind == ROUTE and Key.gateway_key(key.scope, key.gateway) not in gateways:
+                message = f"virtual gateway {key.gateway!r} is not in the manifests; it must exist live"
+                result.problems.append(
+                    Problem.at(desired.source, message, "metadata.virtualGateway", Severity.WARNING)
+                )
 
 
 # --- error messages --------------------------------------------------------------

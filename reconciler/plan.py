@@ -17,7 +17,7 @@ from typing import Any
 from . import model
 from .diff import Change, canonical, canonical_spec, changes, leaves
 from .problems import Problem, Severity
-from .resources import GATEWAY, ROUTE, Desired, DesiredState, Group, Key, Live, Scope, Source
+from .resources import GATEWAY, ROUTE, Desired, DesiredState, Group, Key, Live, Source
 from .settings import Settings
 
 RESERVED_TAG_PREFIX = "aws:"
@@ -100,7 +100,7 @@ def make_plan(
     for key in sorted(wanted.resources, key=Key.rank):
         plan.steps.append(_step(wanted.resources[key], live.get(key), settings, plan.findings))
     plan.steps += _prune(wanted, live, settings, plan.findings)
-    plan.findings += _preflight(wanted, live, plan, desired if groups is not None else None)
+    plan.findings += _preflight(wanted, live, plan, None if groups is None else desired)
     return plan
 
 
@@ -113,9 +113,10 @@ def _managed(
     mesh the manifests name, for the empty-mesh guard.
     """
     kept = DesiredState(scopes={scope for scope in desired.scopes if settings.manages(scope)})
-    for key, want in desired.resources.items():
-        if groups is not None and key.group not in groups:
-            continue
+    resources = desired.resources
+    if groups is not None:
+        resources = {k: v for k, v in resources.items() if (k[0], k[1]) in groups}  # (scope, gateway)
+    for key, want in resources.items():
         if settings.manages(key.scope):
             kept.resources[key] = want
         else:
@@ -309,7 +310,7 @@ def _preflight(
     deleted = {s.key for s in plan.steps if Action.DELETE in s.actions}
     final = {
         **{k: v.spec for k, v in live.items() if k not in deleted},
-        **{k: v.spec for k, v in (whole or desired).resources.items() if plan.settings.manages(k.scope)},
+        **{k: v.spec for k, v in desired.resources.items()},
     }
     by_key: list[tuple[Key, Problem]] = []
     for key, want in desired.resources.items():
@@ -326,15 +327,21 @@ def _preflight(
         for f in model.route_findings(want.spec, final[parent]):
             by_key.append((key, Problem.at(want.source, f.message, f.path, Severity.WARNING)))
     by_key.sort(key=lambda kp: kp[0].rank())  # stable: a route's findings keep their order
-    return [p for _, p in by_key] + _quotas(final)
+    return [p for _, p in by_key] + _quotas(final, whole)
 
 
-def _quotas(final: Mapping[Key, Any]) -> list[Problem]:
+def _quotas(final: Mapping[Key, Any], whole: DesiredState | None) -> list[Problem]:
+    """App Mesh's default quotas; a partial plan also counts the gateways its meshes' manifests name."""
     routes = Counter(k.group for k in final if k.kind == ROUTE)
     gateways = Counter(k.scope for k in final if k.kind == GATEWAY)
+    if whole is not None:
+        scopes = {k.scope for k in final}
+        gateways.update(
+            k.scope for k in whole.resources if k[2] == GATEWAY and k.scope in scopes and k not in final
+        )
     over = [
-        (Key.gateway_key(Scope(mesh, owner), gateway), n)
-        for (mesh, owner, gateway), n in routes.items()
+        (Key.gateway_key(scope, gateway), n)
+        for (scope, gateway), n in routes.items()
         if n > model.ROUTES_PER_GATEWAY
     ]
     out = [

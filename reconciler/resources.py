@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 GATEWAY = "VirtualGateway"
 ROUTE = "GatewayRoute"
 
-Group = tuple[str, str, str]  # a gateway with its routes: (mesh, mesh owner, gateway), cheap to hash
 
-
-@dataclass(frozen=True, order=True)
-class Scope:
+class Scope(NamedTuple):
     """A mesh as addressed by the API: its name and, for a shared mesh, its owner."""
 
     mesh: str
@@ -27,28 +24,36 @@ class Scope:
         return f"{self.mesh}@{self.owner}" if self.owner else self.mesh
 
 
-@dataclass(frozen=True)
-class Key:
+Group = tuple[Scope, str]  # a gateway with its routes: its mesh and its name
+
+
+class Key(NamedTuple):
     """Identity per PRODUCT.md §1; sorts gateways before their routes.
 
-    The hash is computed once: every index of the engine is keyed by identity, and a
-    big tree hashed its keys hundreds of thousands of times per snapshot.
+    A named tuple, not a dataclass: the engine indexes everything by identity, and a
+    tuple hashes and compares in C (a big tree's snapshot hashes its keys a million times).
     """
 
     scope: Scope
     gateway: str
     kind: str
     name: str
-    _hash: int = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash((self.scope, self.gateway, self.kind, self.name)))
+    # Comparisons by rank, not as tuples (which would put a gateway after its routes).
+    def __lt__(self, other: tuple[Any, ...]) -> bool:
+        return self.rank() < Key.rank(other)  # type: ignore[arg-type]
 
-    def __hash__(self) -> int:
-        return self._hash
+    def __gt__(self, other: tuple[Any, ...]) -> bool:
+        return self.rank() > Key.rank(other)  # type: ignore[arg-type]
 
-    def __lt__(self, other: Key) -> bool:
-        return self.rank() < other.rank()
+    def __le__(self, other: tuple[Any, ...]) -> bool:
+        return not self > other
+
+    def __ge__(self, other: tuple[Any, ...]) -> bool:
+        return not self < other
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.address}"
 
     def rank(self) -> tuple[str, str, str, bool, str]:
         """The sort order as one tuple: ``sorted(keys, key=Key.rank)`` builds it once per key."""
@@ -65,7 +70,7 @@ class Key:
     @property
     def group(self) -> Group:
         """The gateway this resource belongs to (a gateway: itself)."""
-        return (self.scope.mesh, self.scope.owner, self.gateway)
+        return (self.scope, self.gateway)
 
     @property
     def parent(self) -> Key | None:
@@ -77,9 +82,6 @@ class Key:
         """Short, unique, human-readable identity: ``mesh/gateway[/route]``."""
         tail = self.gateway if self.kind == GATEWAY else f"{self.gateway}/{self.name}"
         return f"{self.scope}/{tail}"
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.address}"
 
     def as_dict(self) -> dict[str, str]:
         out = {"kind": self.kind, "mesh": self.scope.mesh, "name": self.name}
@@ -138,8 +140,11 @@ def touched(before: DesiredState, after: DesiredState) -> set[Key]:
     tags and annotations: it touches nothing.
     """
     old, new = before.resources, after.resources
-    changed = [key for key, want in new.items() if not _same(old.get(key), want)]
-    changed += old.keys() - new.keys()
+    differ = [key for key, want in new.items() if old.get(key) is not want]  # the common case, quickly
+    changed = [key for key in differ if not _same(old.get(key), new[key])]
+    added = sum(1 for key in differ if key not in old)
+    if len(new) - added < len(old):  # some key of the old snapshot is gone
+        changed += old.keys() - new.keys()
     return {key.parent or key for key in changed}
 
 

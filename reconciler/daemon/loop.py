@@ -434,7 +434,7 @@ class Daemon:
             self._resources = {}
         elif report is None:
             groups = {g.group for g in gateways}
-            self._resources = {k: v for k, v in self._resources.items() if k.group not in groups}
+            self._resources = {k: v for k, v in self._resources.items() if (k[0], k[1]) not in groups}
         self._resources.update(_resources(plan, report))
 
 

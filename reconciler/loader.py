@@ -50,6 +50,18 @@ class LoadResult:
     problems: list[Problem] = field(default_factory=list)
     digest: str = ""
     settings: settings_.Declared | None = None  # the tree's kind: Settings document
+    files: list[_FileResult] = field(default_factory=list)
+
+    def changed_keys(self, before: LoadResult) -> set[Key]:
+        """Identities in files that differ from ``before``'s: only these can have changed.
+
+        A file read from the cache at the same path is the same object in both loads.
+        """
+        kept = {id(done) for done in before.files}
+        now = {id(done) for done in self.files}
+        changed = [done for done in self.files if id(done) not in kept]
+        changed += [done for done in before.files if id(done) not in now]
+        return {found.key for done in changed for found in done.found if isinstance(found, Desired)}
 
     @property
     def ok(self) -> bool:
@@ -175,12 +187,12 @@ def _load(root: Path, max_file_bytes: int, cache: Cache) -> LoadResult:
                 break
             content = hashlib.sha256(path.suffix.encode() + b"\0" + raw).digest()
             digest.update(os.path.relpath(path, root).encode() + b"\0" + content)
-            done = _file_result(path, raw, content, cache, budget)
-            _merge(result, done)
-            merged.append(done)
+            merged.append(_file_result(path, raw, content, cache, budget))
     except FileNotFoundError as exc:
         raise SnapshotChanged(f"{exc.filename} vanished while the manifests were read") from None
     result.digest = digest.hexdigest()
+    _merge(result, merged)
+    result.files = merged
     if not files and not errors(result.problems):
         # Not an error: an empty tree is valid input, and the plan's prune guard keeps it safe.
         message = "no manifests found (*.yaml, *.yml, *.json)"
@@ -291,6 +303,7 @@ def _walk(
     except OSError as exc:
         problems.append(Problem(f"cannot read directory: {exc.strerror or exc}", file=str(directory)))
         return
+    real = os.path.realpath(directory)  # once: a plain file's real path is its directory's and its name
     for entry in entries:
         if entry.name.startswith("."):
             continue
@@ -304,7 +317,8 @@ def _walk(
         if is_dir:
             _walk(path, (*ancestors, here), visited, found, problems)
         elif is_file and path.suffix in SUFFIXES:
-            found.setdefault(os.path.realpath(path), path)
+            target = os.path.realpath(path) if entry.is_symlink() else os.path.join(real, entry.name)
+            found.setdefault(target, path)
         elif entry.is_symlink() and not path.exists():
             problems.append(Problem("broken symlink: its target does not exist", file=str(path)))
 
@@ -510,20 +524,28 @@ def _set_settings(result: LoadResult, declared: settings_.Declared) -> None:
     result.settings = declared
 
 
-def _merge(result: LoadResult, done: _FileResult) -> None:
-    """One file's results into the tree's: its resources at once when none is already there."""
+def _merge(result: LoadResult, files: list[_FileResult]) -> None:
+    """The files' results into the tree's, a file at a time (``dict.update`` reuses the hashes).
+
+    Only if the count shows an identity defined twice, or a file holds the settings,
+    are resources added one by one, so the first definition wins and both are named.
+    """
     resources = result.state.resources
-    result.problems += done.problems
-    result.state.scopes |= done.scopes
-    whole = len(done.index) == len(done.found) and resources.keys().isdisjoint(done.index)
-    if whole:
-        resources.update(done.index)
-        return
-    for found in done.found:
-        if isinstance(found, Desired):
-            _add(result, found)
-        else:
-            _set_settings(result, found)
+    for done in files:
+        result.problems += done.problems
+        result.state.scopes |= done.scopes
+    if all(len(done.index) == len(done.found) for done in files):
+        for done in files:
+            resources.update(done.index)
+        if len(resources) == sum(len(done.index) for done in files):
+            return
+        resources.clear()
+    for done in files:
+        for found in done.found:
+            if isinstance(found, Desired):
+                _add(result, found)
+            else:
+                _set_settings(result, found)
 
 
 def _add(result: LoadResult, desired: Desired) -> None:

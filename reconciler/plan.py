@@ -17,10 +17,15 @@ from typing import Any
 from . import model
 from .diff import Change, canonical, canonical_spec, changes, leaves
 from .problems import Problem, Severity
-from .resources import GATEWAY, ROUTE, Desired, DesiredState, Group, Key, Live, Source
+from .resources import GATEWAY, ROUTE, Desired, DesiredState, Group, Key, Live, Scope, Source
 from .settings import Settings
 
 RESERVED_TAG_PREFIX = "aws:"
+NO_MESH = (
+    "this plan manages no mesh: the manifests name none and the meshes setting is not set, so "
+    "nothing was read or compared; to prune a mesh whose manifests are all removed, name it "
+    "with the meshes setting or --mesh"
+)
 
 
 class Action(StrEnum):
@@ -62,6 +67,7 @@ class Plan:
     settings: Settings
     steps: list[Step] = field(default_factory=list)
     findings: list[Problem] = field(default_factory=list)
+    meshes: list[Scope] = field(default_factory=list)  # the meshes it manages: read, planned, pruned
     # What a change to the tree's settings changes (the offline diff of two trees).
     settings_changes: list[tuple[str, Any, Any]] = field(default_factory=list)
 
@@ -100,6 +106,9 @@ def make_plan(
     for key in sorted(wanted.resources, key=Key.rank):
         plan.steps.append(_step(wanted.resources[key], live.get(key), settings, plan.findings))
     plan.steps += _prune(wanted, live, settings, plan.findings)
+    plan.meshes = sorted(wanted.scopes if settings.meshes is None else settings.meshes)
+    if not plan.meshes:
+        plan.findings.append(Problem(NO_MESH, severity=Severity.WARNING))
     plan.findings += _preflight(wanted, live, plan, None if groups is None else desired)
     return plan
 

@@ -89,6 +89,13 @@ def settings_lines(plan: Plan) -> list[str]:
 # --- text --------------------------------------------------------------------
 
 
+def no_changes(plan: Plan) -> str:
+    """What an empty plan means: App Mesh matches, or nothing was compared at all."""
+    if not plan.meshes:
+        return "No changes: this plan manages no mesh (see the warning below)."
+    return "No changes. App Mesh matches the manifests."
+
+
 def text(plan: Plan) -> str:
     lines: list[str] = []
     changed = [s for s in plan.steps if s.actions]
@@ -108,7 +115,7 @@ def text(plan: Plan) -> str:
             lines.append(click.style(f"      {line}", fg=_COLOUR[line[0]]))
         lines.append("")
     if not changed:
-        lines.append("No changes. App Mesh matches the manifests.\n")
+        lines.append(no_changes(plan) + "\n")
     lines += [styled_problem(p) for p in plan.findings]
     if plan.findings:
         lines.append("")
@@ -210,7 +217,7 @@ def markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT - COMMENT_MARGIN) -> 
     ]
     head += ["", "**Settings in force**", "", code_block(settings_lines(plan)), ""]
     if not plan.has_changes:
-        head.append("No changes. App Mesh matches the manifests.")
+        head.append(no_changes(plan))
     errors_ = [p for p in plan.findings if p.severity is Severity.ERROR]
     warnings_ = [p for p in plan.findings if p.severity is not Severity.ERROR]
     sections = [

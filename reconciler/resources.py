@@ -6,7 +6,7 @@ members, so the engine can outlive App Mesh's shapes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -133,18 +133,15 @@ class DesiredState:
     scopes: set[Scope] = field(default_factory=set)
 
 
-def touched(before: DesiredState, after: DesiredState) -> set[Key]:
+def touched(before: DesiredState, after: DesiredState, candidates: Iterable[Key]) -> set[Key]:
     """The gateways whose manifests, or whose routes' manifests, differ between two snapshots.
 
+    ``candidates``: the identities that may have changed (those of the files that did).
     A file that is only relocated (a git-sync swap) or moved keeps its resources' specs,
     tags and annotations: it touches nothing.
     """
     old, new = before.resources, after.resources
-    differ = [key for key, want in new.items() if old.get(key) is not want]  # the common case, quickly
-    changed = [key for key in differ if not _same(old.get(key), new[key])]
-    added = sum(1 for key in differ if key not in old)
-    if len(new) - added < len(old):  # some key of the old snapshot is gone
-        changed += old.keys() - new.keys()
+    changed = {key for key in candidates if key not in new or not _same(old.get(key), new[key])}
     return {key.parent or key for key in changed}
 
 

@@ -72,7 +72,7 @@ def test_a_swapped_root_relocates_the_cached_results(tmp_path: Path) -> None:
         str(tmp_path / "rev2" / "a.yaml"),
         str(tmp_path / "rev2" / "b.yaml"),
     }
-    assert touched(first.state, second.state) == set()
+    assert touched(first.state, second.state, second.changed_keys(first)) == set()
 
 
 def test_a_cached_file_still_counts_against_the_document_limit(
@@ -90,20 +90,31 @@ def test_a_cached_file_still_counts_against_the_document_limit(
 
 
 def test_touched_names_the_gateways_of_every_changed_added_or_removed_resource(tmp_path: Path) -> None:
-    before = loader.load(two_gateways(tmp_path / "before")).state
-    after = loader.load(
-        write_tree(
-            tmp_path / "after",
-            {
-                "a.yaml": [gateway("a"), route("a1", gateway="a", prefix="/new"), route("a2", gateway="a")],
-                "b.yaml": [gateway("b"), route("b1", gateway="b")],
-                "c.yaml": [gateway("c")],
-            },
-        )
-    ).state
-    assert touched(before, after) == {Key.gateway_key(APPS, "a"), Key.gateway_key(APPS, "c")}
-    del after.resources[Key.route_key(APPS, "b", "b1")]
-    assert Key.gateway_key(APPS, "b") in touched(before, after)
+    cache = loader.Cache()
+    root = two_gateways(tmp_path / "tree")
+    first = loader.load(root, cache=cache)
+    write_tree(
+        root,
+        {
+            "a.yaml": [gateway("a"), route("a1", gateway="a", prefix="/new"), route("a2", gateway="a")],
+            "c.yaml": [gateway("c")],
+        },
+    )
+    second = loader.load(root, cache=cache)
+    assert second.changed_keys(first) == {
+        Key.gateway_key(APPS, "a"),
+        Key.route_key(APPS, "a", "a1"),
+        Key.route_key(APPS, "a", "a2"),
+        Key.gateway_key(APPS, "c"),
+    }  # b.yaml is unchanged: none of its resources is even compared
+    changed = second.changed_keys(first)
+    assert touched(first.state, second.state, changed) == {
+        Key.gateway_key(APPS, "a"),
+        Key.gateway_key(APPS, "c"),
+    }
+    write_tree(root, {"b.yaml": [gateway("b")]})
+    third = loader.load(root, cache=cache)
+    assert touched(second.state, third.state, third.changed_keys(second)) == {Key.gateway_key(APPS, "b")}
 
 
 def live_of(state: Any) -> dict[Key, Live]:

@@ -105,6 +105,7 @@ class Daemon:
         self.trigger = Trigger(self.plan_settings.debounce, shutdown)
         self.watcher = Watcher(manifests, self.trigger, settings.mode)
         self._desired: DesiredState | None = None
+        self._loaded: loader.LoadResult | None = None  # the last valid snapshot, for what a change touched
         self._digest = ""
         self._notes: list[Problem] = []
         self._problems: list[str] = []
@@ -251,9 +252,9 @@ class Daemon:
         if loaded is not None and unchanged and reason is Reason.CHANGE:
             log.info("reconcile.skipped", reason="manifest content unchanged")
             return RunResult.UNCHANGED
-        before, before_settings = self._desired, self.plan_settings
+        before, before_settings = self._loaded, self.plan_settings
         if loaded is not None:
-            self._desired, self._digest = loaded.state, loaded.digest
+            self._desired, self._digest, self._loaded = loaded.state, loaded.digest, loaded
             self._notes = warnings(loaded.problems)
             self.plan_settings = settings_.resolve(loaded.settings, self.overrides)
             self.trigger.debounce = self.plan_settings.debounce
@@ -315,7 +316,7 @@ class Daemon:
         return RunResult.FAILURE
 
     def _touched(
-        self, reason: Reason, before: DesiredState | None, before_settings: settings_.Settings
+        self, reason: Reason, before: loader.LoadResult | None, before_settings: settings_.Settings
     ) -> set[Key] | None:
         """The gateways a change run reads and plans; None: every one.
 
@@ -324,11 +325,12 @@ class Daemon:
         the start, a resync (drift anywhere), a retry (a failure anywhere), a confirmation
         of held deletes, and a change of the settings, which can change any plan.
         """
-        if reason is not Reason.CHANGE or before is None or self._desired is None or self._failures:
+        now = self._loaded
+        if reason is not Reason.CHANGE or before is None or now is None or self._failures:
             return None
         if before_settings != self.plan_settings:
             return None
-        return touched(before, self._desired)
+        return touched(before.state, now.state, now.changed_keys(before))
 
     def _held(self, plan: Plan, gateways: set[Key] | None) -> Plan:
         """The plan less the deletes not yet planned from two snapshots far enough apart."""

@@ -9,6 +9,7 @@ import re
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -21,13 +22,15 @@ from . import settings as settings_
 from .errors import ApiError
 from .plan import Plan, make_plan, owned_tags
 from .problems import Problem, Severity, errors, warnings
-from .resources import Key, Live, Scope
+from .resources import DesiredState, Key, Live, Scope
 from .settings import LeaseTiming, WatchSettings
 from .shutdown import Shutdown
 from .throttle import Limits, RetryPolicy
 from .yamlload import Refused
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from .adapter import AppMesh, CallObserver
     from .convert.gatewayapi import Conversion, ConversionMap
     from .daemon.leader import Elector
@@ -449,9 +452,10 @@ def _reconcile_once(**params: Any) -> int:
     output = params["output"]
     try:
         shutdown = Shutdown()  # a one-shot run stops on Ctrl-C by KeyboardInterrupt
-        reconciler = Reconciler(_connect(params, shutdown), shutdown)
+        calls = CallCounter()
+        reconciler = Reconciler(_connect(params, shutdown, observe=calls), shutdown)
         settings = settings_.resolve(result.settings, _overrides(params))
-        plan = reconciler.plan(result.state, settings, warnings(result.problems))
+        plan = plan_with_progress(reconciler, calls, result.state, settings, warnings(result.problems))
         if params["dry_run"] or plan.blocked or not plan.has_changes or settings.suspend:
             click.echo(_render(plan, output))
             if settings.suspend and not params["dry_run"] and output == "text":
@@ -706,14 +710,53 @@ def _render(plan: Plan, output: str) -> str:
 
 def apply_with_progress(reconciler: Reconciler, plan: Plan) -> Report:
     """Apply, with a progress bar on a terminal (rich), silently otherwise."""
-    from rich.progress import Progress
-
     total = sum(1 for s in plan.steps if s.actions)
     if not sys.stderr.isatty() or total < 2:
         return reconciler.apply(plan)
-    with Progress(transient=True) as progress:
+    with _progress_bar() as progress:
         task = progress.add_task("Applying", total=total)
         return reconciler.apply(plan, lambda _: progress.advance(task))
+
+
+class CallCounter:
+    """Counts the API calls answered (an ``AppMesh`` observer), for calls per second."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, _operation: str, _status: int) -> None:
+        self.calls += 1
+
+
+def plan_with_progress(
+    reconciler: Reconciler,
+    calls: CallCounter,
+    desired: DesiredState,
+    settings: settings_.Settings,
+    notes: list[Problem],
+) -> Plan:
+    """Read live state and plan, showing resources read of the total and calls per second on a terminal."""
+    if not sys.stderr.isatty():
+        return reconciler.plan(desired, settings, notes)
+    with _progress_bar("{task.fields[rate]}") as progress:
+        task = progress.add_task("Reading App Mesh", total=None, rate="")
+        started = time.monotonic()
+
+        def read(done: int, total: int) -> None:
+            rate = calls.calls / max(time.monotonic() - started, 1e-3)
+            progress.update(task, completed=done, total=total, rate=f"{rate:.0f} calls/s")
+
+        return reconciler.plan(desired, settings, notes, on_progress=read)
+
+
+def _progress_bar(*extra: str) -> Progress:
+    """rich's bar on stderr, gone when done: the plan and the report are what stays."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    columns += [TextColumn(text) for text in extra]
+    return Progress(*columns, console=Console(stderr=True), transient=True)
 
 
 @main.command()

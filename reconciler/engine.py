@@ -7,7 +7,7 @@ from collections.abc import Set as AbstractSet
 
 from .adapter import AppMesh
 from .executor import Executor
-from .live import LiveReader
+from .live import LiveReader, Progress
 from .outcomes import Outcome, Report
 from .plan import Plan, make_plan
 from .problems import Problem
@@ -30,8 +30,12 @@ class Reconciler:
         settings: Settings,
         notes: Sequence[Problem] = (),
         gateways: AbstractSet[Key] | None = None,
+        on_progress: Progress | None = None,
     ) -> Plan:
-        """Read live state and plan; ``gateways``: only these gateways and their routes (a change)."""
+        """Read live state and plan; ``gateways``: only these gateways and their routes (a change).
+
+        ``on_progress`` hears of each resource read, with the total, during a full read.
+        """
 
         def want_tags(key: Key) -> bool:
             # Tags decide adoption and tag drift of managed resources, and ownership of prune candidates.
@@ -40,7 +44,7 @@ class Reconciler:
         self.mesh.retrier.new_run()  # the time budget covers one run: its reads and its writes
         if gateways is None:
             scopes = settings.meshes if settings.meshes is not None else desired.scopes
-            live = self.reader.read(scopes, want_tags)
+            live = self.reader.read(scopes, want_tags, on_progress=on_progress)
         else:
             live = self.reader.read_gateways((g for g in gateways if settings.manages(g.scope)), want_tags)
         return make_plan(desired, live, settings, notes, gateways)

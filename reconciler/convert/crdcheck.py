@@ -5,7 +5,8 @@ For each object: the schema's defaults are filled in, the OpenAPI v3 schema of i
 (kubectl's strict field validation), and every CEL rule (``x-kubernetes-validations``)
 on a value that is present is evaluated. Transition rules (those reading ``oldSelf``)
 only apply to updates and are skipped. jsonschema and cel-python do the work; the CRDs
-come from the user (the Gateway API release, or ``kubectl get crd -o yaml``).
+are the Gateway API v1.6.1 standard channel shipped in ``crds/`` (``BUNDLED``), or the
+user's own (another release, or ``kubectl get crd -o yaml``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from celpy.evaluation import CELEvalError
 
 from ..yamlload import LOADER
 
+BUNDLED = Path(__file__).parent / "crds"  # package data, see crds/README.md
 MAX_CRD_BYTES = 8 * 1024 * 1024
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 _METADATA = {

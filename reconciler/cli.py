@@ -604,7 +604,11 @@ def convert(*, target: str, output_dir: Path, mesh: str | None, mesh_owner: str,
     options = gatewayapi.Options(
         params["gateway_class"], params["namespace"], _conversion_map(params["map_file"])
     )
-    conversion = gatewayapi.convert(specs, options)
+    try:
+        conversion = gatewayapi.convert(specs, options)
+    except gatewayapi.ConversionError as exc:
+        click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
+        sys.exit(EXIT_ERROR)
     conflicts = precedence.conflicts(conversion.objects)
     if params["crds"]:
         _check_against_crds(conversion, params["crds"])
@@ -662,7 +666,7 @@ def _check_against_crds(conversion: Conversion, crds: Path) -> None:
         schemas = crdcheck.Schemas.load(crds)
     except crdcheck.CrdError as exc:
         raise click.UsageError(str(exc)) from None
-    violations = [v for obj in conversion.objects for v in schemas.check(obj.body)]
+    violations = schemas.check_all(obj.body for obj in conversion.objects)
     for violation in violations:
         click.echo(click.style(render.clean(f"error: {violation}"), fg="red"), err=True)
     if violations:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import click
 
 from .. import render
-from .gatewayapi import Conversion, Finding, Severity
+from .gatewayapi import Conversion, Finding, FindingKind
 from .precedence import Conflict
 
 FORMAT_VERSION = "1.0"
@@ -22,8 +23,8 @@ def text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) 
     for resource, findings in sorted(by_resource.items()):
         lines.append(f"\n{render.clean(resource)}")
         for f in findings:
-            colour = "red" if f.severity is Severity.LOSS else "yellow"
-            lines.append(click.style(f"  {f.severity.value:7} {render.clean(f.field)}", fg=colour))
+            colour = "red" if f.kind is FindingKind.LOSS else "yellow"
+            lines.append(click.style(f"  {f.kind.value:7} {render.clean(f.field)}", fg=colour))
             lines.append(render.clean(f"          App Mesh: {f.what}"))
             lines.append(render.clean(f"          instead:  {f.instead}"))
     if conflicts:
@@ -35,11 +36,13 @@ def text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) 
             )
         )
         lines.append(render.clean(f"          {c.why}"))
-    losses = len(conversion.losses)
+    kinds = Counter(f.kind for f in conversion.findings)
+    skipped = kinds[FindingKind.NOT_CONVERTED]
     lines.append(
-        f"\nConverted {len(conversion.objects)} object(s): {losses} loss(es), "
-        f"{len(conversion.findings) - losses} assumption(s), "
-        f"{len(conflicts)} priority conflict(s)."
+        f"\nConverted {len(conversion.objects)} object(s): {kinds[FindingKind.LOSS]} loss(es), "
+        f"{kinds[FindingKind.ASSUMED]} assumption(s), "
+        f"{len(conflicts)} priority conflict(s)"
+        + (f", {skipped} route(s) matching nothing." if skipped else ".")
     )
     return "\n".join(lines).lstrip("\n")
 

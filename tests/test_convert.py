@@ -273,8 +273,9 @@ def test_convert_writes_files_reports_json_and_strict_fails_on_losses(tmp_path: 
     assert done.returncode == 1, done.stderr  # the corpus has losses
     report = json.loads(done.stdout)
     assert report["format_version"] == "1.0"
-    assert len(report["objects"]) == 27
-    assert {"resource", "field", "severity", "what", "instead"} <= set(report["findings"][0])
+    assert len(report["objects"]) == 30
+    assert {"resource", "field", "kind", "severity", "what", "instead"} <= set(report["findings"][0])
+    assert {f["kind"] for f in report["findings"]} == {"loss", "assumed"}
     written = {str(p.relative_to(out)) for p in out.rglob("*.yaml")}
     assert "tf-acc-test/tf-acc-http2-vg.yaml" in written
     docs = list(yaml.safe_load_all((out / "tf-acc-test" / "tf-acc-http2-vg.yaml").read_text()))

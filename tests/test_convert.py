@@ -620,3 +620,50 @@ def test_a_route_converted_without_its_gateway_exits_1_and_writes_nothing(tmp_pa
     assert done.returncode == 1, done.stdout
     assert "apps/gw/lonely: its virtual gateway gw is not in the input" in done.stderr
     assert not out.exists()
+
+
+def test_adversarial_inputs_convert_to_objects_the_crds_admit_without_name_collisions(
+    schemas: crdcheck.Schemas,
+) -> None:
+    def listeners(*pairs: tuple[int, str]) -> dict[str, Any]:
+        return {"listeners": [{"portMapping": {"port": p, "protocol": pr}} for p, pr in pairs]}
+
+    def spec(kind: str = "http2Route", match: Any = None, **action: Any) -> dict[str, Any]:
+        body = route(route_type=kind)["spec"]
+        body[kind]["match"] = match if match is not None else body[kind]["match"]
+        body[kind]["action"].update(action)
+        return body
+
+    long = "m" * 255
+    specs = {  # valid App Mesh specs (the model checks them) that Gateway API spells differently
+        Key.gateway_key(Scope("Apps"), "gw"): listeners((80, "http"), (80, "http2"), (80, "grpc")),
+        Key.gateway_key(Scope("apps"), "gw"): listeners((80, "http2")),
+        Key.gateway_key(Scope(long), "G" * 255): listeners((8080, "http")),
+        Key.route_key(Scope("Apps"), "gw", "A-B"): spec(
+            match={"prefix": "/a#b", "headers": [{"name": "x:y", "match": {"exact": "1"}}]}
+        ),
+        Key.route_key(Scope("Apps"), "gw", "a-b"): spec(
+            match={"path": {"exact": "/a%2Fb"}}, rewrite={"path": {"exact": "//x"}}
+        ),
+        Key.route_key(Scope("Apps"), "gw", "a.b"): spec(match={"hostname": {"exact": "EXAMPLE.com."}}),
+        Key.route_key(Scope("Apps"), "gw", "g"): spec("grpcRoute", match={"serviceName": "shop.Cart"}),
+        Key.route_key(Scope("Apps"), "gw", "p"): spec(
+            match={"prefix": "/x", "port": 80},
+            target={"virtualService": {"virtualServiceName": "Svc.Local"}, "port": 65535},
+        ),
+        Key.route_key(Scope(long), "G" * 255, "R" * 255): spec("httpRoute", match={"prefix": "/" + "é" * 10}),
+        Key.route_key(Scope(long), "G" * 255, "r" * 255): spec(
+            "httpRoute", match={"path": {"regex": "/a(b"}}
+        ),
+        Key.route_key(Scope("apps"), "gw", "m"): spec(
+            match={"queryParameters": [{"name": "a b", "match": {"exact": "1"}}], "method": "GET"}
+        ),
+    }
+    for namespace in (None, "one"):
+        conversion = gatewayapi.convert(specs, gatewayapi.Options("alb", namespace))
+        assert {o.source for o in conversion.objects} == set(specs)
+        _admitted(conversion, schemas)
+    gateways = {o.source.scope.mesh: o.body for o in conversion.objects if o.kind == "Gateway"}
+    (merged,) = gateways["Apps"]["spec"]["listeners"]  # http, http2 and grpc on one port: one listener
+    assert merged["allowedRoutes"]["kinds"] == [{"kind": "HTTPRoute"}, {"kind": "GRPCRoute"}]
+    assert "merged into listener http-80" in _finding(conversion, "Apps/gw", "spec.listeners[1]").instead

@@ -271,49 +271,59 @@ def route_kind(protocol: str) -> str:
     return "GRPCRoute" if protocol == "grpc" else "HTTPRoute"
 
 
+@dataclass(frozen=True)
+class _Listener:
+    """An App Mesh listener and the Gateway listener it is written as."""
+
+    mapping: model.VirtualGatewayPortMapping
+    name: str  # the first listener's on its port and Gateway protocol: one per pair is admitted
+    kinds: tuple[str, ...]  # the route kinds that Gateway listener accepts
+
+
+def _listeners(spec: model.VirtualGatewaySpec) -> list[_Listener]:
+    """Each listener's Gateway listener: Gateway's CEL rule "Combination of port, protocol and
+    hostname must be unique for each listener" merges App Mesh listeners sharing both."""
+    first: dict[tuple[int, str], str] = {}
+    kinds: dict[str, list[str]] = defaultdict(list)
+    written = []
+    for listener in spec.listeners:
+        mapping = listener.portMapping
+        name = first.setdefault((mapping.port, _gateway_protocol(listener)), listener_name(mapping))
+        if route_kind(mapping.protocol) not in kinds[name]:
+            kinds[name].append(route_kind(mapping.protocol))
+        written.append((mapping, name))
+    return [_Listener(mapping, name, tuple(kinds[name])) for mapping, name in written]
+
+
+def _gateway_protocol(listener: model.VirtualGatewayListener) -> str:
+    return "HTTPS" if listener.tls is not None and listener.tls.mode != "DISABLED" else "HTTP"
+
+
 def _gateway(
     key: Key, spec: model.VirtualGatewaySpec, names: _Names, options: Options, findings: list[Finding]
 ) -> Converted:
     def lost(path: str, what: str, instead: str, kind: FindingKind = FindingKind.LOSS) -> None:
         findings.append(Finding(key.address, path, what, instead, kind))
 
-    listeners = []
-    for i, listener in enumerate(spec.listeners):
+    listeners: dict[str, dict[str, Any]] = {}
+    for i, (listener, written) in enumerate(zip(spec.listeners, _listeners(spec), strict=True)):
         at = f"spec.listeners[{i}]"
-        mapping = listener.portMapping
-        out: dict[str, Any] = {"name": listener_name(mapping), "port": mapping.port, "protocol": "HTTP"}
-        if listener.tls is not None and listener.tls.mode != "DISABLED":
-            out["protocol"] = "HTTPS"
-            fallback = names_.name(f"{names.object(key)}-{mapping.port}-tls", Rule.SUBDOMAIN)
-            secret = _certificate_secret(listener.tls, fallback, options, f"{at}.tls", lost)
-            out["tls"] = {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": secret}]}
-            if listener.tls.mode == "PERMISSIVE":
-                lost(f"{at}.tls.mode", "PERMISSIVE: TLS and plaintext on the same port", "HTTPS only")
-            if listener.tls.validation is not None:
-                lost(
-                    f"{at}.tls.validation",
-                    "client certificates validated (mutual TLS)",
-                    "not carried: set Gateway spec.tls.frontend validation with a CA ConfigMap",
-                )
-        if mapping.protocol == "http2":
-            # App Mesh's http2 listener speaks HTTP/2 without TLS (prior knowledge) and to its
-            # targets; Gateway API's HTTP listener leaves h2c to the implementation, and the
-            # protocol to a backend comes from the Service port's appProtocol (Gateway API
-            # v1.6.1, "Backend Protocol Selection": kubernetes.io/h2c).
+        if written.name in listeners:
+            mapping = listener.portMapping
             lost(
-                f"{at}.portMapping.protocol",
-                "http2: HTTP/2 from clients without TLS (h2c) and HTTP/2 to the virtual service",
-                "HTTP listener: h2c from clients is implementation-specific; give the Services' "
-                "ports appProtocol: kubernetes.io/h2c for HTTP/2 to them",
+                at,
+                f"a second listener on port {mapping.port} ({mapping.protocol})",
+                f"merged into listener {written.name}: Gateway API admits one listener per port, "
+                "protocol and hostname",
             )
+            continue
+        fallback = names_.name(f"{names.object(key)}-{listener.portMapping.port}-tls", Rule.SUBDOMAIN)
+        out = _listener(at, listener, fallback, options, lost)
         out["allowedRoutes"] = {
             "namespaces": {"from": "Same"},
-            "kinds": [{"kind": route_kind(mapping.protocol)}],
+            "kinds": [{"kind": kind} for kind in written.kinds],
         }
-        for member, what in (("healthCheck", "health check"), ("connectionPool", "connection pool limits")):
-            if getattr(listener, member) is not None:
-                lost(f"{at}.{member}", what, "not carried: implementation-specific policy")
-        listeners.append(out)
+        listeners[written.name] = out
     policy = spec.backendDefaults.clientPolicy if spec.backendDefaults else None
     if policy is not None and policy.tls is not None:  # an empty clientPolicy {} sets nothing
         lost(
@@ -327,9 +337,45 @@ def _gateway(
         "apiVersion": API_VERSION,
         "kind": "Gateway",
         "metadata": _metadata(key, names),
-        "spec": {"gatewayClassName": options.gateway_class, "listeners": listeners},
+        "spec": {"gatewayClassName": options.gateway_class, "listeners": list(listeners.values())},
     }
     return Converted(key, body)
+
+
+def _listener(
+    at: str, listener: model.VirtualGatewayListener, fallback: str, options: Options, lost: _Report
+) -> dict[str, Any]:
+    """One Gateway listener, its TLS from the App Mesh listener's (a certificate not in
+    ``--map`` goes to Secret ``fallback``), and what it cannot carry."""
+    mapping = listener.portMapping
+    out: dict[str, Any] = {"name": listener_name(mapping), "port": mapping.port, "protocol": "HTTP"}
+    if listener.tls is not None and listener.tls.mode != "DISABLED":
+        out["protocol"] = "HTTPS"
+        secret = _certificate_secret(listener.tls, fallback, options, f"{at}.tls", lost)
+        out["tls"] = {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": secret}]}
+        if listener.tls.mode == "PERMISSIVE":
+            lost(f"{at}.tls.mode", "PERMISSIVE: TLS and plaintext on the same port", "HTTPS only")
+        if listener.tls.validation is not None:
+            lost(
+                f"{at}.tls.validation",
+                "client certificates validated (mutual TLS)",
+                "not carried: set Gateway spec.tls.frontend validation with a CA ConfigMap",
+            )
+    if mapping.protocol == "http2":
+        # App Mesh's http2 listener speaks HTTP/2 without TLS (prior knowledge) and to its
+        # targets; Gateway API's HTTP listener leaves h2c to the implementation, and the
+        # protocol to a backend comes from the Service port's appProtocol (Gateway API
+        # v1.6.1, "Backend Protocol Selection": kubernetes.io/h2c).
+        lost(
+            f"{at}.portMapping.protocol",
+            "http2: HTTP/2 from clients without TLS (h2c) and HTTP/2 to the virtual service",
+            "HTTP listener: h2c from clients is implementation-specific; give the Services' "
+            "ports appProtocol: kubernetes.io/h2c for HTTP/2 to them",
+        )
+    for member, what in (("healthCheck", "health check"), ("connectionPool", "connection pool limits")):
+        if getattr(listener, member) is not None:
+            lost(f"{at}.{member}", what, "not carried: implementation-specific policy")
+    return out
 
 
 def _certificate_secret(
@@ -421,19 +467,19 @@ class _RouteConverter:
         parent = self.key.parent
         assert parent is not None
         ref: dict[str, Any] = {"name": self.names.object(parent)}
-        mappings = [listener.portMapping for listener in gateway.listeners]
-        on_port = [m for m in mappings if port is None or m.port == port]
+        listeners = _listeners(gateway)
+        on_port = [li for li in listeners if port is None or li.mapping.port == port]
+        where = f" on port {port}" if on_port and port is not None else ""
         if not on_port:
             self.lost(
                 "match.port",
                 f"requests on port {port}",
                 "attached to every listener: the gateway has none on that port",
             )
-            on_port = mappings
+            on_port = listeners
         protocol = _ROUTE_PROTOCOL[self.member]
-        accepting = [m for m in on_port if route_kind(m.protocol) == kind]
-        chosen = [m for m in accepting if m.protocol == protocol]
-        where = f" on port {port}" if port is not None and port in {m.port for m in mappings} else ""
+        accepting = [li for li in on_port if kind in li.kinds]
+        chosen = [li for li in accepting if li.mapping.protocol == protocol]
         if not accepting:
             self.lost(
                 "",
@@ -442,16 +488,17 @@ class _RouteConverter:
             )
             return [ref]
         if not chosen:
-            served = ", ".join(listener_name(m) for m in accepting)
+            served = ", ".join(dict.fromkeys(li.name for li in accepting))
             self.lost(
                 "",
                 f"a {protocol} route, served by {protocol} listeners only; the gateway has none{where}",
                 f"attached to {served}, which accept every {kind}",
             )
             chosen = accepting
-        if len(chosen) == sum(route_kind(m.protocol) == kind for m in mappings):
+        sections = list(dict.fromkeys(li.name for li in chosen))
+        if set(sections) == {li.name for li in listeners if kind in li.kinds}:
             return [ref]  # every listener that accepts the kind: no sectionName needed
-        return [{**ref, "sectionName": listener_name(m)} for m in chosen]
+        return [{**ref, "sectionName": name} for name in sections]
 
     def _hostnames(self, match: model.GatewayRouteHostnameMatch | None) -> list[str]:
         if match is None:

@@ -573,8 +573,10 @@ def _read_mesh(scope: Scope, params: dict[str, Any]) -> tuple[dict[Key, Live], l
 @click.option(
     "--crds",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
-    help="Check every object against these CustomResourceDefinitions before writing anything.",
+    help="Check every object against these CustomResourceDefinitions before writing anything "
+    "(default: the Gateway API v1.6.1 standard-channel CRDs shipped with this package).",
 )
+@click.option("--no-crds-check", is_flag=True, help="Write the objects without checking them against CRDs.")
 @click.option("--mesh", help="Convert a live mesh instead of the manifests (read like `export`).")
 @click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
 @click.option("--report", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -610,7 +612,9 @@ def convert(*, target: str, output_dir: Path, mesh: str | None, mesh_owner: str,
         click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
         sys.exit(EXIT_ERROR)
     conflicts = precedence.conflicts(conversion.objects)
-    if params["crds"]:
+    if params["crds"] and params["no_crds_check"]:
+        raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
+    if not params["no_crds_check"]:
         _check_against_crds(conversion, params["crds"])
     try:
         paths = files.write_files(
@@ -655,15 +659,12 @@ def _conversion_map(path: Path | None) -> ConversionMap:
     sys.exit(EXIT_ERROR)
 
 
-def _check_against_crds(conversion: Conversion, crds: Path) -> None:
+def _check_against_crds(conversion: Conversion, crds: Path | None) -> None:
+    """Exit 1, writing nothing, when an API server would refuse an object (``crds``: the bundled)."""
+    from .convert import crdcheck
+
     try:
-        from .convert import crdcheck
-    except ImportError:
-        raise click.UsageError(
-            "--crds needs jsonschema and cel-python: pip install 'appmesh-gateway-reconciler[convert]'"
-        ) from None
-    try:
-        schemas = crdcheck.Schemas.load(crds)
+        schemas = crdcheck.Schemas.load(crds or crdcheck.BUNDLED)
     except crdcheck.CrdError as exc:
         raise click.UsageError(str(exc)) from None
     violations = schemas.check_all(obj.body for obj in conversion.objects)

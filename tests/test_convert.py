@@ -667,3 +667,19 @@ def test_adversarial_inputs_convert_to_objects_the_crds_admit_without_name_colli
     (merged,) = gateways["Apps"]["spec"]["listeners"]  # http, http2 and grpc on one port: one listener
     assert merged["allowedRoutes"]["kinds"] == [{"kind": "HTTPRoute"}, {"kind": "GRPCRoute"}]
     assert "merged into listener http-80" in _finding(conversion, "Apps/gw", "spec.listeners[1]").instead
+
+
+def test_the_bundled_crds_check_every_conversion_unless_told_not_to(tmp_path: Path) -> None:
+    args = ["convert", "--to", "gateway-api", "-f", str(ROOT / "manifests"), "--gateway-class", "c" * 254]
+    out = tmp_path / "out"
+    done = reconcile(*args, "-o", str(out))  # no --crds: the package's own CRDs
+    assert done.returncode == 1
+    assert "spec.gatewayClassName" in done.stderr
+    assert "nothing was written" in done.stderr
+    assert not out.exists()
+    skipped = reconcile(*args, "-o", str(out), "--no-crds-check")
+    assert skipped.returncode == 0, skipped.stderr
+    assert list(out.rglob("*.yaml"))
+    both = reconcile(*args, "-o", str(tmp_path / "o2"), "--no-crds-check", "--crds", str(crdcheck.BUNDLED))
+    assert both.returncode == 2
+    assert "contradict" in both.stderr

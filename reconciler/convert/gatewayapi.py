@@ -42,8 +42,8 @@ DEFAULT_PRIORITY = 1000
 
 # Kubernetes and Gateway API value rules (DNS-1123 labels and subdomains, Gateway API's
 # Hostname and PreciseHostname, HTTPHeaderName, GRPCMethodMatch.service).
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+_LABEL = names_.LABEL
+_HOSTNAME = names_.PATTERNS[Rule.SUBDOMAIN]
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
 _GRPC_SERVICE = re.compile(r"(?i)\.?[a-z_][a-z_0-9]*(\.[a-z_][a-z_0-9]*)*")
 _CLUSTER_SERVICE = re.compile(

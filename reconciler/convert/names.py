@@ -31,10 +31,10 @@ LABEL_MAX = 63
 HASH_LENGTH = 10
 _MAX = {Rule.SUBDOMAIN: 253, Rule.LABEL: LABEL_MAX, Rule.SERVICE: LABEL_MAX}
 _NOT_ALLOWED = re.compile(r"[^a-z0-9.-]+")
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"  # a DNS-1123 label, as a regular expression
 PATTERNS = {
-    Rule.SUBDOMAIN: re.compile(rf"{_LABEL}(\.{_LABEL})*"),
-    Rule.LABEL: re.compile(_LABEL),
+    Rule.SUBDOMAIN: re.compile(rf"{LABEL}(\.{LABEL})*"),
+    Rule.LABEL: re.compile(LABEL),
     Rule.SERVICE: re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?"),
 }
 

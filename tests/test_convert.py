@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from reconciler import loader
-from reconciler.convert import crdcheck, gatewayapi, names, precedence
+from reconciler.convert import crdcheck, gatewayapi, names, precedence, report
 from reconciler.resources import Key, Scope
 from reconciler.sandbox import Sandbox
 
@@ -231,6 +231,9 @@ def test_a_route_without_priority_is_priority_1000_and_undocumented_orders_are_u
         c for c in precedence.conflicts(_convert(tree).objects) if c.kind.value == "undetermined"
     ]
     assert undetermined.as_dict()["kind"] == "undetermined"
+    conversion = _convert(tree)
+    text = report.text(conversion, precedence.conflicts(conversion.objects), [])
+    assert "apps/gw/api and apps/gw/beta: undetermined" in text
 
 
 def test_equally_specific_matches_are_a_tie_left_to_age(tmp_path: Path) -> None:

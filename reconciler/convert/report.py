@@ -9,7 +9,7 @@ import click
 
 from .. import render
 from .gatewayapi import Conversion, Finding, FindingKind
-from .precedence import Conflict
+from .precedence import Conflict, Verdict
 
 FORMAT_VERSION = "1.0"
 
@@ -30,11 +30,12 @@ def text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) 
     if conflicts:
         lines.append("\nPriority order Gateway API does not keep:")
     for c in conflicts:
-        lines.append(
-            click.style(
-                render.clean(f"  {c.winner} (App Mesh's choice) over {c.other}: {c.verdict.value}"), fg="red"
-            )
+        pair = (
+            f"{c.winner} and {c.other}"
+            if c.verdict is Verdict.UNDETERMINED
+            else f"{c.winner} (App Mesh's choice) over {c.other}"
         )
+        lines.append(click.style(render.clean(f"  {pair}: {c.verdict.value}"), fg="red"))
         lines.append(render.clean(f"          {c.why}"))
     kinds = Counter(f.kind for f in conversion.findings)
     skipped = kinds[FindingKind.NOT_CONVERTED]

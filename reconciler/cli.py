@@ -405,17 +405,23 @@ def _pod_namespace() -> str:
 
 
 def _notifier(params: dict[str, Any], shutdown: Shutdown) -> Notifier:
-    from .daemon.notify import GitHubStatus, Notifier
+    from .daemon.notify import GitHubStatus, Notifier, UnsafeUrl
 
     github = None
     if params["github_status_repo"]:
         token = os.environ.get("GITHUB_TOKEN", "")
         if not token:
             raise click.UsageError("--github-status-repo needs a token in $GITHUB_TOKEN")
-        github = GitHubStatus(
-            params["github_status_repo"], token, params["github_api_url"], params["github_status_context"]
-        )
-    return Notifier(shutdown, params["notify_webhook"] or "", github)
+        try:
+            github = GitHubStatus(
+                params["github_status_repo"], token, params["github_api_url"], params["github_status_context"]
+            )
+        except UnsafeUrl as exc:
+            raise click.UsageError(f"--github-api-url {exc}") from None
+    try:
+        return Notifier(shutdown, params["notify_webhook"] or "", github)
+    except UnsafeUrl as exc:  # the URL itself is a secret: not repeated
+        raise click.UsageError(f"--notify-webhook {exc}") from None
 
 
 def _connect(

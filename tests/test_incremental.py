@@ -18,12 +18,13 @@ from reconciler.adapter import AppMesh, Connection
 from reconciler.daemon.loop import Daemon, Reason
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.notify import Notifier
+from reconciler.daemon.options import DaemonOptions
 from reconciler.engine import Reconciler
 from reconciler.live import LiveReader
 from reconciler.plan import Action, make_plan
 from reconciler.resources import Key, Live, Scope, touched
 from reconciler.sandbox import Sandbox
-from reconciler.settings import Settings, WatchSettings
+from reconciler.settings import Overrides, Settings
 from reconciler.shutdown import Shutdown
 
 from .helpers import gateway, route, write_tree
@@ -193,8 +194,8 @@ def test_a_daemon_change_run_reads_and_plans_only_the_gateway_it_touches(
     daemon = Daemon(
         tree,
         Reconciler(mesh, shutdown),
-        settings=WatchSettings(),
-        overrides={},
+        settings=DaemonOptions(),
+        overrides=Overrides(),
         metrics=Metrics(),
         shutdown=shutdown,
         notifier=Notifier(shutdown),

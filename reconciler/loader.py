@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 from . import model
 from . import settings as settings_
 from .problems import Problem, Severity, errors
-from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Scope, Source
+from .resources import GATEWAY, ROUTE, Desired, DesiredState, Group, Key, Scope, Source
 from .yamlload import LOADER, Refused, documents
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -95,6 +95,7 @@ class _FileResult:
     scopes: set[Scope] = field(init=False)  # the meshes its resources name
     gateways: set[Key] = field(init=False)
     parents: set[Key] = field(init=False)  # the gateways its routes belong to
+    sections: dict[Group, list[Key]] = field(init=False)  # its identities by gateway
 
     def __post_init__(self) -> None:
         resources = [f for f in self.found if isinstance(f, Desired)]
@@ -104,6 +105,9 @@ class _FileResult:
         self.scopes = {d.key.scope for d in resources}
         self.gateways = {d.key for d in resources if d.key.kind == GATEWAY}
         self.parents = {Key.gateway_key(d.key.scope, d.key.gateway) for d in resources if d.key.kind == ROUTE}
+        self.sections = {}
+        for d in resources:
+            self.sections.setdefault(d.key.group, []).append(d.key)
 
     def at(self, file: str) -> _FileResult:
         """The same results, located at another path holding the same bytes.
@@ -531,6 +535,7 @@ def _merge(result: LoadResult, files: list[_FileResult]) -> None:
     are resources added one by one, so the first definition wins and both are named.
     """
     resources = result.state.resources
+    result.state.sections = [done.sections for done in files]
     for done in files:
         result.problems += done.problems
         result.state.scopes |= done.scopes

@@ -122,9 +122,7 @@ def _managed(
     mesh the manifests name, for the empty-mesh guard.
     """
     kept = DesiredState(scopes={scope for scope in desired.scopes if settings.manages(scope)})
-    resources = desired.resources
-    if groups is not None:
-        resources = {k: v for k, v in resources.items() if (k[0], k[1]) in groups}  # (scope, gateway)
+    resources = desired.resources if groups is None else desired.of_gateways(groups)
     for key, want in resources.items():
         if settings.manages(key.scope):
             kept.resources[key] = want
@@ -344,10 +342,7 @@ def _quotas(final: Mapping[Key, Any], whole: DesiredState | None) -> list[Proble
     routes = Counter(k.group for k in final if k.kind == ROUTE)
     gateways = Counter(k.scope for k in final if k.kind == GATEWAY)
     if whole is not None:
-        scopes = {k.scope for k in final}
-        gateways.update(
-            k.scope for k in whole.resources if k[2] == GATEWAY and k.scope in scopes and k not in final
-        )
+        gateways.update(k.scope for k in whole.gateways_in({k.scope for k in final}) if k not in final)
     over = [
         (Key.gateway_key(scope, gateway), n)
         for (scope, gateway), n in routes.items()

@@ -7,6 +7,7 @@ members, so the engine can outlive App Mesh's shapes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -131,6 +132,22 @@ class DesiredState:
 
     resources: dict[Key, Desired] = field(default_factory=dict)
     scopes: set[Scope] = field(default_factory=set)
+    # The loader's index: per file, its identities by gateway (empty: not known, scan instead).
+    sections: list[Mapping[Group, list[Key]]] = field(default_factory=list)
+
+    def of_gateways(self, groups: AbstractSet[Group]) -> dict[Key, Desired]:
+        """The resources of these gateways (with their routes), found without walking the tree."""
+        if not self.sections:
+            return {k: v for k, v in self.resources.items() if (k[0], k[1]) in groups}
+        found = {k for section in self.sections for g in groups if g in section for k in section[g]}
+        return {k: self.resources[k] for k in found if k in self.resources}
+
+    def gateways_in(self, scopes: AbstractSet[Scope]) -> set[Key]:
+        """The gateways the manifests define in these meshes."""
+        if not self.sections:
+            return {k for k in self.resources if k.kind == GATEWAY and k.scope in scopes}
+        named = {Key.gateway_key(*g) for section in self.sections for g in section if g[0] in scopes}
+        return {k for k in named if k in self.resources}
 
 
 def touched(before: DesiredState, after: DesiredState, candidates: Iterable[Key]) -> set[Key]:

@@ -49,7 +49,7 @@ from ..executor import DELETED
 from ..outcomes import Report, Status
 from ..plan import Action, Plan, hold_deletes
 from ..problems import Problem, errors, warnings
-from ..resources import ROUTE, DesiredState, Key, touched
+from ..resources import ROUTE, DesiredState, Group, Key, touched
 from ..shutdown import Shutdown, Stopped
 from .metrics import Metrics, serve
 from .notify import Notifier, RunNotice
@@ -119,7 +119,7 @@ class Daemon:
         self._revision = ""  # of the snapshot the current run read
         self._applied_revision = ""
         self._last_success = ""
-        self._resources: dict[Key, dict[str, Any]] = {}
+        self._resources: dict[Group, dict[Key, dict[str, Any]]] = {}  # by gateway: a change replaces one
         self._cache = loader.Cache()  # the last snapshot's files: a change re-validates what it changed
 
     # --- lifecycle --------------------------------------------------------------
@@ -411,7 +411,7 @@ class Daemon:
             "lastError": self._last_error,
             "suspended": self.plan_settings.suspend,
             "leader": self._leading(),
-            "resources": [self._resources[key] for key in sorted(self._resources, key=Key.rank)],
+            "resources": [e for _, e in sorted(self._entries(), key=lambda ke: ke[0].rank())],
         }
 
     def readyz(self) -> tuple[bool, dict[str, Any]]:
@@ -435,9 +435,13 @@ class Daemon:
         if gateways is None:
             self._resources = {}
         elif report is None:
-            groups = {g.group for g in gateways}
-            self._resources = {k: v for k, v in self._resources.items() if (k[0], k[1]) not in groups}
-        self._resources.update(_resources(plan, report))
+            for gateway in gateways:
+                self._resources.pop(gateway.group, None)
+        for key, entry in _resources(plan, report).items():
+            self._resources.setdefault(key.group, {})[key] = entry
+
+    def _entries(self) -> list[tuple[Key, dict[str, Any]]]:
+        return [item for group in self._resources.values() for item in group.items()]
 
 
 def _resources(plan: Plan, report: Report | None) -> dict[Key, dict[str, Any]]:

@@ -13,6 +13,8 @@ import functools
 import json
 import os
 import re
+import shlex
+import shutil
 import sys
 import threading
 import time
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
+from click.core import ParameterSource
 
 from . import loader, model, render
 from . import settings as settings_
@@ -101,6 +104,35 @@ def _param_names(options: tuple[Callable[[Any], Any], ...]) -> list[str]:
     return [str(param.name) for param in getattr(probe, "__click_params__", [])]
 
 
+def _output_dir(*, output_dir: Path | None, legacy_output_dir: Path | None) -> Path:
+    """``-d/--output-dir``; ``-o DIR`` is still accepted here, with a warning, for old scripts."""
+    if output_dir is not None and legacy_output_dir is not None:
+        raise click.UsageError("give the directory once: -d/--output-dir (-o DIR is its old spelling)")
+    if legacy_output_dir is not None:
+        click.echo(
+            "warning: -o DIR is deprecated for the output directory; use -d/--output-dir "
+            "(-o is the output format in every other command)",
+            err=True,
+        )
+        return legacy_output_dir
+    if output_dir is None:
+        raise click.UsageError("Missing option '-d' / '--output-dir'.")
+    return output_dir
+
+
+output_dir_option = option_group(
+    "output_dir",
+    _output_dir,
+    click.option(
+        "-d",
+        "--output-dir",
+        type=click.Path(path_type=Path),
+        help="Directory to write (required).",
+    ),
+    click.option("-o", "legacy_output_dir", type=click.Path(path_type=Path), hidden=True),
+)
+
+
 def _output_option(*choices: str) -> Callable[[F], F]:
     return click.option(
         "--output", "-o", "output", type=click.Choice(choices), default=choices[0], show_default=True
@@ -117,6 +149,14 @@ def _parse_scopes(_: Any, __: Any, values: tuple[str, ...]) -> frozenset[Scope] 
 def _parse_owner(_: Any, __: Any, value: str | None) -> str | None:
     if value is not None and not re.fullmatch(settings_.OWNER_PATTERN, value):
         raise click.BadParameter(f"{value!r}: 1-256 of letters, digits and _.:/=+-@ (an unset variable?)")
+    return value
+
+
+def _parse_address(_: Any, __: Any, value: str) -> str:
+    """HOST:PORT (HOST may be empty, or [IPv6]): refused here rather than as a traceback at bind time."""
+    host, colon, port = value.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535 or any(c.isspace() for c in host):
+        raise click.BadParameter(f"{value!r}: expected HOST:PORT, e.g. 0.0.0.0:8080 or 127.0.0.1:0")
     return value
 
 
@@ -305,7 +345,8 @@ daemon_options = option_group(
         "--metrics-addr",
         default=_DAEMON.metrics_addr,
         show_default=True,
-        help="--watch: HOST:PORT serving /healthz, /readyz and /metrics.",
+        callback=_parse_address,
+        help="--watch: HOST:PORT serving /healthz, /readyz and /metrics (port 0: a free one).",
     ),
     _tuning(
         "--grace-period",
@@ -472,6 +513,7 @@ def main(
     Without a command: plan, then apply once (or only print the plan with --dry-run).
     """
     if ctx.invoked_subcommand is not None:
+        _hand_down(ctx, ctx.invoked_subcommand)
         return
     if watch and dry_run:
         raise click.UsageError("--watch applies changes; use --dry-run without --watch")
@@ -483,11 +525,40 @@ def main(
             )
         )
     from .daemon import app
+    from .daemon.metrics import AddressUnavailable
 
     try:
         sys.exit(app.run(manifests, overrides, aws=aws, options=daemon, lease=lease, notify=notify))
     except ApiError as exc:
         sys.exit(_api_error(exc))
+    except AddressUnavailable as exc:
+        click.echo(click.style(f"error: {exc}", fg="red"), err=True)
+        sys.exit(EXIT_ERROR)
+
+
+HANDED_DOWN = ("manifests", "output")  # before a command, these mean what they mean after it
+
+
+def _hand_down(ctx: click.Context, name: str) -> None:
+    """Options given before a command: passed to it when it has them, else refused (never ignored).
+
+    ``reconcile -f DIR validate`` validates DIR; ``reconcile --dry-run validate`` is an error
+    naming the option, rather than a run that silently did something else.
+    """
+    command = ctx.command.get_command(ctx, name) if isinstance(ctx.command, click.Group) else None
+    own = {param.name for param in command.params} if command is not None else set()
+    given = [
+        param
+        for param in ctx.command.params
+        if param.name and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
+    ]
+    refused = [p.opts[0] for p in given if p.name not in HANDED_DOWN or p.name not in own]
+    if refused:
+        raise click.UsageError(
+            f"{', '.join(refused)} given before '{name}', which does not take it there; "
+            f"put options after the command: reconcile {name} [OPTIONS]"
+        )
+    ctx.default_map = {name: {str(p.name): ctx.params[str(p.name)] for p in given}}
 
 
 def _connect(aws: AwsOptions, shutdown: Shutdown, observe: CallObserver | None = None) -> AppMesh:
@@ -572,9 +643,7 @@ def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, overri
 @click.option("--mesh", required=True, help="Mesh to export.")
 @click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
 @click.option("--virtual-gateway", "gateway", default="", help="Export only this gateway and its routes.")
-@click.option(
-    "-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Directory to write."
-)
+@output_dir_option
 @click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
 @manifests_option
 @aws_options
@@ -636,9 +705,7 @@ def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key
 
 @main.command()
 @click.option("--to", "target", type=click.Choice(["gateway-api"]), required=True, help="What to convert to.")
-@click.option(
-    "-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Directory to write."
-)
+@output_dir_option
 @click.option("--gateway-class", required=True, help="gatewayClassName of every Gateway written.")
 @click.option("--namespace", help="Namespace of every object (default: one per mesh, named after it).")
 @click.option(
@@ -906,12 +973,22 @@ def sandbox(manifests: Path, port: int, realistic: bool, serve: bool, demo: bool
         if serve or not demo:
             click.echo(
                 "\nThe sandbox keeps running; in another shell:\n"
-                f"  AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox reconcile --dry-run "
-                f"--region {SANDBOX_REGION} --endpoint-url {box.endpoint} -f {manifests}\n"
+                f"  AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox {_own_command()} --dry-run "
+                f"--region {SANDBOX_REGION} --endpoint-url {box.endpoint} "
+                f"-f {shlex.quote(os.path.abspath(manifests))}\n"
                 "Press Ctrl-C to stop it."
             )
             _wait_for_interrupt()
     sys.exit(EXIT_OK if converged else EXIT_ERROR)
+
+
+def _own_command() -> str:
+    """How another shell runs this program: ``reconcile`` when PATH finds this one, else its path."""
+    here = os.path.realpath(sys.argv[0])
+    found = shutil.which("reconcile")
+    if os.path.basename(here) != "reconcile" or (found and os.path.realpath(found) == here):
+        return "reconcile"
+    return shlex.quote(here)
 
 
 def _sandbox_demo(endpoint: str, manifests: Path) -> bool:

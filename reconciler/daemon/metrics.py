@@ -102,6 +102,10 @@ class Metrics:
 Probe = Callable[[], tuple[bool, dict[str, Any]]]
 
 
+class AddressUnavailable(Exception):
+    """The probe server cannot listen where it was told to."""
+
+
 def serve(address: str, metrics: Metrics, probes: dict[str, Probe]) -> ThreadingHTTPServer:
     """Serve /metrics and each probe (path → 200 or 503 with JSON) on ``host:port``."""
     host, _, port = address.rpartition(":")
@@ -128,7 +132,10 @@ def serve(address: str, metrics: Metrics, probes: dict[str, Probe]) -> Threading
         def log_message(self, *_: Any) -> None:  # probes every few seconds are not news
             return
 
-    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
+    try:
+        server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
+    except OSError as exc:  # in use, not an address of this host, not allowed
+        raise AddressUnavailable(f"--metrics-addr {address}: {exc.strerror or exc}") from None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server

@@ -17,8 +17,7 @@ from reconciler.convert import crdcheck, gatewayapi, precedence
 from reconciler.resources import Key, Scope
 from reconciler.sandbox import Sandbox
 
-from .conftest import ROOT, reconcile
-from .helpers import gateway, route, write_tree
+from .helpers import ROOT, gateway, reconcile, route, write_tree
 
 # The Gateway API v1.6.1 CRDs (Apache-2.0) are not in this repository: CI has them beside
 # the checkout, in ../shared/gateway-api; elsewhere point GATEWAY_API_CRDS at a copy.

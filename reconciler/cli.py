@@ -644,8 +644,10 @@ def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key
 @click.option(
     "--crds",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
-    help="Check every object against these CustomResourceDefinitions before writing anything.",
+    help="Check every object against these CustomResourceDefinitions before writing anything "
+    "(default: the Gateway API v1.6.1 standard-channel CRDs shipped with this package).",
 )
+@click.option("--no-crds-check", is_flag=True, help="Write the objects without checking them against CRDs.")
 @click.option("--mesh", help="Convert a live mesh instead of the manifests (read like `export`).")
 @click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
 @click.option("--report", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -662,6 +664,7 @@ def convert(
     namespace: str | None,
     map_file: Path | None,
     crds: Path | None,
+    no_crds_check: bool,
     mesh: str | None,
     mesh_owner: str,
     report: str,
@@ -689,9 +692,15 @@ def convert(
     else:
         specs = {key: desired.spec for key, desired in _load_or_exit(manifests).state.resources.items()}
     options = gatewayapi.Options(gateway_class, namespace, _conversion_map(map_file))
-    conversion = gatewayapi.convert(specs, options)
+    try:
+        conversion = gatewayapi.convert(specs, options)
+    except gatewayapi.ConversionError as exc:
+        click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
+        sys.exit(EXIT_ERROR)
     conflicts = precedence.conflicts(conversion.objects)
-    if crds:
+    if crds and no_crds_check:
+        raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
+    if not no_crds_check:
         _check_against_crds(conversion, crds)
     try:
         paths = files.write_files(conversion.files(output_dir), output_dir, gatewayapi.HEADER, force=force)
@@ -734,18 +743,15 @@ def _conversion_map(path: Path | None) -> ConversionMap:
     sys.exit(EXIT_ERROR)
 
 
-def _check_against_crds(conversion: Conversion, crds: Path) -> None:
+def _check_against_crds(conversion: Conversion, crds: Path | None) -> None:
+    """Exit 1, writing nothing, when an API server would refuse an object (``crds``: the bundled)."""
+    from .convert import crdcheck
+
     try:
-        from .convert import crdcheck
-    except ImportError:
-        raise click.UsageError(
-            "--crds needs jsonschema and cel-python: pip install 'appmesh-gateway-reconciler[convert]'"
-        ) from None
-    try:
-        schemas = crdcheck.Schemas.load(crds)
+        schemas = crdcheck.Schemas.load(crds or crdcheck.BUNDLED)
     except crdcheck.CrdError as exc:
         raise click.UsageError(str(exc)) from None
-    violations = [v for obj in conversion.objects for v in schemas.check(obj.body)]
+    violations = schemas.check_all(obj.body for obj in conversion.objects)
     for violation in violations:
         click.echo(click.style(render.clean(f"error: {violation}"), fg="red"), err=True)
     if violations:

@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from ..shutdown import Shutdown
+from .options import DEFAULT_GITHUB_API, DEFAULT_STATUS_CONTEXT
 
 log = structlog.get_logger("reconciler.notify")
 
@@ -66,8 +67,8 @@ class UnsafeUrl(ValueError):
 class GitHubStatus:
     repository: str  # owner/name
     token: str
-    api_url: str = "https://api.github.com"
-    context: str = "appmesh-reconciler"
+    api_url: str = DEFAULT_GITHUB_API
+    context: str = DEFAULT_STATUS_CONTEXT
 
     def __post_init__(self) -> None:
         check_url(self.api_url, carries_token=True)

@@ -450,7 +450,7 @@ def hostile_bounds(work: Path) -> dict[str, Any]:
     _unknown_keys_file(keys / "keys.yaml", 49_000)
     figures = {}
     for name, root in (("identical", identical), ("keys", keys)):
-        ours = _best_run([str(BIN / "reconcile"), "validate", "-f", str(root)])
+        ours = _best_run(command("validate", "-f", str(root)))
         floor = _best_run([sys.executable, "-c", FLOOR, str(root)])
         done = subprocess.run(
             [sys.executable, "-c", VALIDATE_PEAK, str(root)], capture_output=True, text=True, check=True

@@ -742,6 +742,8 @@ def convert(
 
     assert target == "gateway-api"  # the only choice click accepts
     _configure_logs(log, "warning")
+    if crds and no_crds_check:
+        raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
     if mesh:
         live, _vanished = _read_mesh(Scope(mesh, mesh_owner), manifests, aws)
         specs = {key: resource.spec for key, resource in live.items()}
@@ -754,8 +756,6 @@ def convert(
         click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
         sys.exit(EXIT_ERROR)
     conflicts = precedence.conflicts(conversion.objects)
-    if crds and no_crds_check:
-        raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
     if not no_crds_check:
         _check_against_crds(conversion, crds)
     try:

@@ -578,7 +578,11 @@ def _read_mesh(scope: Scope, params: dict[str, Any]) -> tuple[dict[Key, Live], l
 @click.option("--mesh", help="Convert a live mesh instead of the manifests (read like `export`).")
 @click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
 @click.option("--report", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--strict", is_flag=True, help="Exit 1 on any loss or priority conflict (files are written).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 on any loss, priority conflict or unexplained difference (files are written).",
+)
 @click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
 @manifests_option
 @aws_options
@@ -590,7 +594,7 @@ def convert(*, target: str, output_dir: Path, mesh: str | None, mesh_owner: str,
     are reported in pairs. Nothing is written when the input or the check fails.
     """
     from . import files
-    from .convert import gatewayapi, precedence, report
+    from .convert import equivalence, gatewayapi, precedence, report
 
     assert target == "gateway-api"  # the only choice click accepts
     _configure_logs(params["log_level"] or "warning", params["log_format"])
@@ -606,6 +610,8 @@ def convert(*, target: str, output_dir: Path, mesh: str | None, mesh_owner: str,
     )
     conversion = gatewayapi.convert(specs, options)
     conflicts = precedence.conflicts(conversion.objects)
+    checked = equivalence.check(specs, conversion, conflicts)
+    conversion.findings.extend(checked.findings())
     if params["crds"]:
         _check_against_crds(conversion, params["crds"])
     try:
@@ -617,10 +623,10 @@ def convert(*, target: str, output_dir: Path, mesh: str | None, mesh_owner: str,
         sys.exit(EXIT_ERROR)
     written = [str(path) for path in paths]
     if params["report"] == "json":
-        click.echo(report.as_json(conversion, conflicts, written))
+        click.echo(report.as_json(conversion, conflicts, written, checked))
     else:
-        click.echo(report.text(conversion, conflicts, written))
-    lossy = bool(conversion.losses or conflicts)
+        click.echo(report.text(conversion, conflicts, written, checked))
+    lossy = bool(conversion.losses or conflicts or checked.unexplained)
     sys.exit(EXIT_ERROR if params["strict"] and lossy else EXIT_OK)
 
 

@@ -48,6 +48,7 @@ _NOT_IN_NAMES = re.compile(r"[^a-z0-9.-]+")
 class Severity(StrEnum):
     LOSS = "loss"  # App Mesh behaviour the output does not carry
     ASSUMED = "assumed"  # a value the output needs and the input does not give
+    UNEXPLAINED = "unexplained"  # a difference in routing no other finding explains (a converter defect)
 
 
 @dataclass(frozen=True)

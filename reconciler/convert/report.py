@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from .. import render
+from .equivalence import Difference, Equivalence
 from .gatewayapi import Conversion, Finding, Severity
 from .precedence import Conflict
 
 FORMAT_VERSION = "1.0"
+ROWS_PER_ROUTE = 3  # the text report's differences per route; JSON carries all
 
 
-def text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) -> str:
+def text(
+    conversion: Conversion,
+    conflicts: list[Conflict],
+    written: list[str],
+    equivalence: Equivalence | None = None,
+) -> str:
     """Per resource, every field that did not carry over; then the precedence conflicts."""
     lines = [f"wrote {render.clean(path)}" for path in written]
     by_resource: dict[str, list[Finding]] = {}
@@ -22,7 +30,7 @@ def text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) 
     for resource, findings in sorted(by_resource.items()):
         lines.append(f"\n{render.clean(resource)}")
         for f in findings:
-            colour = "red" if f.severity is Severity.LOSS else "yellow"
+            colour = "yellow" if f.severity is Severity.ASSUMED else "red"
             lines.append(click.style(f"  {f.severity.value:7} {render.clean(f.field)}", fg=colour))
             lines.append(render.clean(f"          App Mesh: {f.what}"))
             lines.append(render.clean(f"          instead:  {f.instead}"))
@@ -35,17 +43,51 @@ def text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) 
             )
         )
         lines.append(render.clean(f"          {c.why}"))
+    if equivalence is not None:
+        lines += _differences(equivalence)
     losses = len(conversion.losses)
+    assumed = sum(1 for f in conversion.findings if f.severity is Severity.ASSUMED)
     lines.append(
         f"\nConverted {len(conversion.objects)} object(s): {losses} loss(es), "
-        f"{len(conversion.findings) - losses} assumption(s), "
+        f"{assumed} assumption(s), "
         f"{len(conflicts)} priority conflict(s)."
     )
     return "\n".join(lines).lstrip("\n")
 
 
-def as_json(conversion: Conversion, conflicts: list[Conflict], written: list[str]) -> str:
-    document = {
+def _differences(equivalence: Equivalence) -> list[str]:
+    """Per route, a few requests routed differently, each with the fields that explain it."""
+    lines = [
+        f"\nRouting checked on {equivalence.requests} request(s): "
+        f"{len(equivalence.differences)} routed differently, {len(equivalence.unexplained)} unexplained, "
+        f"{equivalence.undetermined} App Mesh does not decide."
+    ]
+    by_route: dict[str, list[Difference]] = {}
+    for d in equivalence.differences:
+        by_route.setdefault(d.route, []).append(d)
+    for route, differences in sorted(by_route.items()):
+        lines.append(render.clean(f"  {route}: {len(differences)} request(s)"))
+        for d in differences[:ROWS_PER_ROUTE]:
+            api = " or ".join(str(o) for o in d.gateway_api)
+            why = ", ".join(sorted({f.field for f in d.findings})) or "UNEXPLAINED"
+            lines.append(render.clean(f"    {d.request}"))
+            lines.append(render.clean(f"      App Mesh:    {d.app_mesh}"))
+            lines.append(render.clean(f"      Gateway API: {api}"))
+            lines.append(
+                click.style(render.clean(f"      why:         {why}"), fg="red" if not d.findings else None)
+            )
+        if len(differences) > ROWS_PER_ROUTE:
+            lines.append(f"    ... and {len(differences) - ROWS_PER_ROUTE} more (--report json lists all)")
+    return lines
+
+
+def as_json(
+    conversion: Conversion,
+    conflicts: list[Conflict],
+    written: list[str],
+    equivalence: Equivalence | None = None,
+) -> str:
+    document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "to": "gateway-api/v1",
         "objects": [
@@ -56,4 +98,6 @@ def as_json(conversion: Conversion, conflicts: list[Conflict], written: list[str
         "findings": [f.as_dict() for f in conversion.findings],
         "priorityConflicts": [c.as_dict() for c in conflicts],
     }
+    if equivalence is not None:
+        document["equivalence"] = equivalence.as_dict()
     return json.dumps(document, indent=2)

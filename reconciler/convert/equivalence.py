@@ -28,6 +28,7 @@ DEFAULT_HOST = "gateway.example.com"
 OTHER_VALUE = "zz-other"
 OTHER_METHODS = ("GET", "POST")
 FIELD = "equivalence"
+_HOST = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*")
 
 
 class Aspect(StrEnum):
@@ -37,11 +38,13 @@ class Aspect(StrEnum):
 
 
 # The finding fields that can explain a difference: the match and order for another route
-# chosen; the rewrite (and the match it rewrites) for another path or Host.
-_ROUTE_FIELDS = re.compile(r"(^|\.)(match|priority)\b|^metadata\.virtualGateway$")
+# chosen; the rewrite (and the match it rewrites) for another path or Host. The destination
+# differs only where the route does: one route's backend is the one the converter wrote.
+_ROUTE_FIELDS = re.compile(
+    r"(^|\.)(match|priority)\b|^metadata\.virtualGateway$|^spec\.(httpRoute|http2Route|grpcRoute)\.?$"
+)
 _LISTENER_FIELDS = re.compile(r"^spec\.listeners\[\d+\]\.portMapping\b")
 _ASPECT_FIELDS = {
-    Aspect.DESTINATION: re.compile(r"\.action\.target\b"),
     Aspect.PATH: re.compile(r"\.(match\.prefix|match\.path|action\.rewrite\.prefix|action\.rewrite\.path)\b"),
     Aspect.HOST: re.compile(r"\.(action\.rewrite\.hostname|match\.hostname)\b"),
 }
@@ -132,7 +135,8 @@ def check(
         gateway = gateways[key]
         for request in sorted(requests(gateway)):
             result.requests += 1
-            mesh = _distinct(gateway.route(request))
+            tied = gateway.route(request)
+            mesh = _distinct(tied)
             if len(mesh) > 1:
                 result.undetermined += 1
                 continue
@@ -140,7 +144,7 @@ def check(
             answers = api.route(key, request) or (Outcome(None),)
             aspects = _differing(expected, answers, backends)
             if aspects:
-                found = explain(key, expected, answers, aspects)
+                found = explain(key, {o.route for o in tied}, answers, aspects)
                 result.differences.append(Difference(key.address, request, expected, answers, aspects, found))
     return result
 
@@ -204,27 +208,27 @@ class _Explainer:
         self.conflicts = list(conflicts)
 
     def __call__(
-        self, gateway: Key, expected: Outcome, answers: Sequence[Outcome], aspects: Sequence[Aspect]
+        self, gateway: Key, mesh: set[str | None], answers: Sequence[Outcome], aspects: Sequence[Aspect]
     ) -> tuple[Finding, ...]:
-        routes = {o.route for o in (expected, *answers) if o.route}
-        if {o.route for o in answers} != {expected.route}:  # another route (or none): matches, order
-            found = [
-                f
-                for r in sorted(routes)
-                for f in self.by_resource.get(r, [])
-                if _ROUTE_FIELDS.search(f.field)
-            ]
+        """``mesh``: App Mesh's choice (several routes, tied, that do the same; empty: none).
+
+        The rewrites (and the matches they rewrite) of the routes involved explain another path
+        or Host; where Gateway API chose another route (or none), so do their matches, their
+        order and the listeners they attach to.
+        """
+        chosen = {o.route for o in answers}
+        routes = sorted({r for r in mesh | chosen if r})
+        patterns = [_ASPECT_FIELDS[a] for a in aspects if a in _ASPECT_FIELDS]
+        found = [
+            f for r in routes for f in self.by_resource.get(r, []) if any(p.search(f.field) for p in patterns)
+        ]
+        if not chosen <= (mesh or {None}):
+            found += [f for r in routes for f in self.by_resource.get(r, []) if _ROUTE_FIELDS.search(f.field)]
             found += [
                 f for f in self.by_resource.get(gateway.address, []) if _LISTENER_FIELDS.search(f.field)
             ]
-            found += [_as_finding(c) for c in self.conflicts if {c.winner, c.other} <= routes]
-            return tuple(found)
-        patterns = [_ASPECT_FIELDS[a] for a in aspects]
-        return tuple(
-            f
-            for f in self.by_resource.get(expected.route or "", [])
-            if any(p.search(f.field) for p in patterns)
-        )
+            found += [_as_finding(c) for c in self.conflicts if {c.winner, c.other} <= set(routes)]
+        return tuple(found)
 
 
 def _as_finding(conflict: Conflict) -> Finding:
@@ -355,8 +359,8 @@ def _hosts(routes: Iterable[appmesh_model.Route]) -> set[str]:
             continue
         value = hostname.exact or hostname.suffix or ""
         bare = value.lstrip(".")
-        out.update(h for h in (value, bare, f"a.{bare}", f"a{value}", value[1:], value.upper()) if h)
-    return out
+        out.update((value, bare, f"a.{bare}", f"a{value}", value[1:], value.upper()))
+    return {h for h in out if _HOST.fullmatch(h)}  # a Host that is no DNS name is refused before routing
 
 
 def _host_for(hostname: model.GatewayRouteHostnameMatch) -> str:

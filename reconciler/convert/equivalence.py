@@ -43,7 +43,7 @@ class Aspect(StrEnum):
 _ROUTE_FIELDS = re.compile(
     r"(^|\.)(match|priority)\b|^metadata\.virtualGateway$|^spec\.(httpRoute|http2Route|grpcRoute)\.?$"
 )
-_LISTENER_FIELDS = re.compile(r"^spec\.listeners\[\d+\]\.portMapping\b")
+_LISTENER_FIELDS = re.compile(r"^spec\.listeners\[\d+\](\.portMapping\.port)?$")  # a listener merged or moved
 _ASPECT_FIELDS = {
     Aspect.PATH: re.compile(r"\.(match\.prefix|match\.path|action\.rewrite\.prefix|action\.rewrite\.path)\b"),
     Aspect.HOST: re.compile(r"\.(action\.rewrite\.hostname|match\.hostname)\b"),

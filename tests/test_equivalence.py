@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from reconciler import loader
 from reconciler.convert import appmesh_model, equivalence, gatewayapi, gwapi_model, precedence
 from reconciler.convert.requests import Request
 from reconciler.resources import Key, Scope
 
-from .conftest import reconcile
+from .conftest import ROOT, reconcile
 from .helpers import gateway, route, write_tree
 
 GW = Key.gateway_key(Scope("apps"), "gw")
@@ -198,7 +199,7 @@ def test_a_difference_without_a_finding_is_an_unexplained_finding() -> None:
     unexplained = equivalence.check(specs, conversion)
     assert unexplained.unexplained
     (finding,) = unexplained.findings()
-    assert (finding.resource, finding.severity) == ("apps/gw/chapter", gatewayapi.Severity.UNEXPLAINED)
+    assert (finding.resource, finding.kind) == ("apps/gw/chapter", gatewayapi.FindingKind.UNEXPLAINED)
     assert unexplained.as_dict()["unexplained"] == [finding.as_dict()]
 
 
@@ -240,3 +241,15 @@ def test_every_listener_port_is_tried(protocol: str) -> None:
     tried = equivalence.requests(appmesh_model.gateways(_specs(gw))[GW])
     assert {r.port for r in tried} == {80, 8080}
     assert all(r.grpc == (protocol == "grpc") for r in tried)
+
+
+@pytest.mark.parametrize(
+    "tree", [ROOT / "manifests", *sorted((ROOT / "tests" / "corpus").glob("*.yaml"))], ids=lambda p: p.name
+)
+def test_the_examples_and_the_real_world_corpus_have_no_unexplained_difference(tree: Path) -> None:
+    result = loader.load(tree)
+    specs = {k: d.spec for k, d in result.state.resources.items()}
+    conversion = gatewayapi.convert(specs, gatewayapi.Options("alb"))
+    checked = equivalence.check(specs, conversion, precedence.conflicts(conversion.objects))
+    assert checked.requests > 0
+    assert [str(d.request) for d in checked.unexplained] == []

@@ -20,7 +20,7 @@ from typing import Any
 from .. import model
 from ..resources import Key
 from . import appmesh_model, gwapi_model
-from .gatewayapi import Conversion, Finding, Severity
+from .gatewayapi import Conversion, Finding, FindingKind
 from .precedence import Conflict
 from .requests import GRPC_CONTENT_TYPE, Outcome, Request
 
@@ -105,7 +105,7 @@ class Equivalence:
                 FIELD,
                 f"{d.request}: {d.app_mesh}",
                 f"{_outcomes(d.gateway_api)} ({counts[route]} request(s)); no finding explains it",
-                Severity.UNEXPLAINED,
+                FindingKind.UNEXPLAINED,
             )
             for route, d in first.items()
         ]

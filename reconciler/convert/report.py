@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import click
 
 from .. import render
 from .equivalence import Difference, Equivalence
-from .gatewayapi import Conversion, Finding, Severity
-from .precedence import Conflict
+from .gatewayapi import Conversion, Finding, FindingKind
+from .precedence import Conflict, Verdict
 
 FORMAT_VERSION = "1.0"
 ROWS_PER_ROUTE = 3  # the text report's differences per route; JSON carries all
@@ -30,27 +31,29 @@ def text(
     for resource, findings in sorted(by_resource.items()):
         lines.append(f"\n{render.clean(resource)}")
         for f in findings:
-            colour = "yellow" if f.severity is Severity.ASSUMED else "red"
-            lines.append(click.style(f"  {f.severity.value:7} {render.clean(f.field)}", fg=colour))
+            colour = "yellow" if f.kind in (FindingKind.ASSUMED, FindingKind.UNDETERMINED) else "red"
+            lines.append(click.style(f"  {f.kind.value:7} {render.clean(f.field)}", fg=colour))
             lines.append(render.clean(f"          App Mesh: {f.what}"))
             lines.append(render.clean(f"          instead:  {f.instead}"))
     if conflicts:
         lines.append("\nPriority order Gateway API does not keep:")
     for c in conflicts:
-        lines.append(
-            click.style(
-                render.clean(f"  {c.winner} (App Mesh's choice) over {c.other}: {c.verdict.value}"), fg="red"
-            )
+        pair = (
+            f"{c.winner} and {c.other}"
+            if c.verdict is Verdict.UNDETERMINED
+            else f"{c.winner} (App Mesh's choice) over {c.other}"
         )
+        lines.append(click.style(render.clean(f"  {pair}: {c.verdict.value}"), fg="red"))
         lines.append(render.clean(f"          {c.why}"))
     if equivalence is not None:
         lines += _differences(equivalence)
-    losses = len(conversion.losses)
-    assumed = sum(1 for f in conversion.findings if f.severity is Severity.ASSUMED)
+    kinds = Counter(f.kind for f in conversion.findings)
+    skipped = kinds[FindingKind.NOT_CONVERTED]
     lines.append(
-        f"\nConverted {len(conversion.objects)} object(s): {losses} loss(es), "
-        f"{assumed} assumption(s), "
-        f"{len(conflicts)} priority conflict(s)."
+        f"\nConverted {len(conversion.objects)} object(s): {kinds[FindingKind.LOSS]} loss(es), "
+        f"{kinds[FindingKind.ASSUMED]} assumption(s), "
+        f"{len(conflicts)} priority conflict(s)"
+        + (f", {skipped} route(s) matching nothing." if skipped else ".")
     )
     return "\n".join(lines).lstrip("\n")
 

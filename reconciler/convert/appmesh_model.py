@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import model
@@ -60,16 +60,26 @@ class Gateway:
     key: Key
     spec: model.VirtualGatewaySpec
     routes: tuple[Route, ...]
+    _by_port: dict[int, tuple[Route, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def listener(self, port: int) -> model.VirtualGatewayListener | None:
         return next((li for li in self.spec.listeners if li.portMapping.port == port), None)
+
+    def _serving(self, port: int) -> tuple[Route, ...]:
+        """The routes that serve the listener on ``port`` (computed once per port)."""
+        if port not in self._by_port:
+            listener = self.listener(port)
+            self._by_port[port] = tuple(
+                r for r in self.routes if listener is not None and _listens(r, listener)
+            )
+        return self._by_port[port]
 
     def route(self, request: Request) -> tuple[Outcome, ...]:
         """The outcome of ``request``: one, none (a 404), or several the documents order equally."""
         listener = self.listener(request.port)
         if listener is None:
             return ()
-        candidates = [r for r in self.routes if _listens(r, listener) and _matches(r, request)]
+        candidates = [r for r in self._serving(request.port) if _matches(r, request)]
         return tuple(_forward(r, request) for r in _first(candidates))
 
 

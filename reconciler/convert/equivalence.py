@@ -244,26 +244,39 @@ def _as_finding(conflict: Conflict) -> Finding:
 
 
 def requests(gateway: appmesh_model.Gateway) -> set[Request]:
-    """Boundary requests for every listener of ``gateway`` and every match of its routes."""
+    """Boundary requests for every listener of ``gateway`` and every match of its routes.
+
+    Each route's own request is varied by every path, Host, port and method near it: its
+    own values and those of the routes whose paths could meet its own (``_related``).
+    """
     out: set[Request] = set()
     ports = [li.portMapping.port for li in gateway.spec.listeners]
-    hosts = _hosts(gateway.routes)
+    methods = {*OTHER_METHODS, *_methods(gateway.routes)}
     for listener in gateway.spec.listeners:
-        port, grpc = listener.portMapping.port, listener.portMapping.protocol == "grpc"
-        bases = [_base(r, port) for r in gateway.routes if r.protocol == listener.portMapping.protocol]
-        bases.append(_grpc_request(port, "other.Service") if grpc else Request(port, DEFAULT_HOST, "/"))
+        port, protocol = listener.portMapping.port, listener.portMapping.protocol
+        grpc = protocol == "grpc"
         paths = _grpc_paths(gateway.routes) if grpc else _paths(gateway.routes)
-        for base in bases:
+        other = _grpc_request(port, "other.Service") if grpc else Request(port, DEFAULT_HOST, "/")
+        bases = [(_base(r, port), r) for r in gateway.routes if r.protocol == protocol] + [(other, None)]
+        for base, route in bases:
+            near = [r for r in gateway.routes if grpc or _related(base.bare_path, _path_of(r))]
             out.add(base)
-            out.update(base.with_(path=p) for p in paths)
-            out.update(base.with_(host=h) for h in hosts)
+            out.update(base.with_(path=p) for p in paths if grpc or _related(base.bare_path, p))
+            out.update(base.with_(host=h) for h in _hosts(near))
             out.update(base.with_(port=p) for p in ports)
             if not grpc:
-                out.update(base.with_(method=m) for m in {*OTHER_METHODS, *_methods(gateway.routes)})
-        for route in gateway.routes:
-            if route.protocol == listener.portMapping.protocol:
-                out.update(_perturbed(_base(route, port), route))
+                out.update(base.with_(method=m) for m in methods)
+            if route is not None:
+                out.update(_perturbed(base, route))
     return out
+
+
+def _path_of(route: appmesh_model.Route) -> str:
+    """The path a route's own request starts from ("/" for gRPC and regex routes: related to all)."""
+    http = route.spec.httpRoute or route.spec.http2Route
+    if http is None or (http.match.path is not None and http.match.path.regex):
+        return "/"
+    return http.match.path.exact if http.match.path and http.match.path.exact else (route.prefix or "/")
 
 
 def _base(route: appmesh_model.Route, port: int) -> Request:
@@ -330,6 +343,14 @@ def _paths(routes: Iterable[appmesh_model.Route]) -> set[str]:
         if http.match.path is not None and http.match.path.regex:
             out.add(_regex_sample(http.match.path))
     return {p for p in out if p.startswith("/")}
+
+
+def _related(path: str, other: str) -> bool:
+    """Paths whose first elements could meet in some match: one a string prefix of the other
+    (App Mesh's prefixes are strings), or either the root. Keeps the requests per gateway near
+    linear in its routes: unrelated routes' paths cannot tell anything about each other."""
+    first, second = (p.lstrip("/").split("/", 1)[0].lower() for p in (path, other))
+    return not first or not second or first.startswith(second) or second.startswith(first)
 
 
 def _grpc_paths(routes: Iterable[appmesh_model.Route]) -> set[str]:

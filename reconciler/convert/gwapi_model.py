@@ -66,6 +66,7 @@ class GatewayApi:
         self.semantics = semantics
         self._gateways = {o.source: o for o in self.objects if o.kind == "Gateway"}
         self._routes = [o for o in self.objects if o.kind in (HTTP_ROUTE, GRPC_ROUTE)]
+        self._attached: dict[tuple[str, str, str], list[tuple[int, Converted]]] = {}
 
     def route(self, gateway: Key, request: Request) -> tuple[Outcome, ...]:
         """The outcome of ``request`` at the Gateway converted from ``gateway``: one, none, or a tie."""
@@ -87,9 +88,7 @@ class GatewayApi:
     ) -> list[_Candidate]:
         kind = GRPC_ROUTE if request.grpc else HTTP_ROUTE
         out = []
-        for position, route in enumerate(self._routes):
-            if route.kind != kind or not _attached(route, gateway, listener):
-                continue
+        for position, route in self._attached_to(gateway, listener, kind):
             hostname = _route_hostname(route, listener, host)
             if hostname is None:
                 continue
@@ -98,6 +97,19 @@ class GatewayApi:
                     if self._matches(kind, match, request):
                         out.append(_Candidate(route, rule, match, hostname, (position, index)))
         return out
+
+    def _attached_to(
+        self, gateway: Converted, listener: dict[str, Any], kind: str
+    ) -> list[tuple[int, Converted]]:
+        """The routes of ``kind`` attached to the listener, with their positions (computed once)."""
+        key = (f"{gateway.namespace}/{gateway.name}", listener["name"], kind)
+        if key not in self._attached:
+            self._attached[key] = [
+                (i, r)
+                for i, r in enumerate(self._routes)
+                if r.kind == kind and _attached(r, gateway, listener)
+            ]
+        return self._attached[key]
 
     def _matches(self, kind: str, match: dict[str, Any], request: Request) -> bool:
         """[HTTPROUTE]/[GRPCROUTE] spec.rules[].matches[]: "Multiple match types are ANDed together"."""

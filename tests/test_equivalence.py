@@ -253,3 +253,29 @@ def test_the_examples_and_the_real_world_corpus_have_no_unexplained_difference(t
     checked = equivalence.check(specs, conversion, precedence.conflicts(conversion.objects))
     assert checked.requests > 0
     assert [str(d.request) for d in checked.unexplained] == []
+
+
+def test_strict_fails_on_an_unexplained_difference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from reconciler import cli
+
+    tree = write_tree(tmp_path / "m", {"gw.yaml": [gateway(), _route("chapter", prefix="/chapter")]})
+    args = ["convert", "--to", "gateway-api", "-f", str(tree), "--gateway-class", "alb", "--strict"]
+    convert = gatewayapi.convert
+
+    def silent(*given: Any) -> gatewayapi.Conversion:
+        """A converter that reports nothing: no loss, and every difference unexplained."""
+        conversion = convert(*given)
+        conversion.findings.clear()
+        return conversion
+
+    monkeypatch.setattr(gatewayapi, "convert", silent)
+    done = CliRunner().invoke(cli.main, [*args, "-o", str(tmp_path / "out"), "--report", "json"])
+    assert done.exit_code == 1
+    unexplained = json.loads(done.output)["equivalence"]["unexplained"]
+    assert [(f["resource"], f["kind"]) for f in unexplained] == [("apps/gw/chapter", "unexplained")]
+    text = CliRunner().invoke(cli.main, [*args, "-o", str(tmp_path / "out2")])
+    assert text.exit_code == 1
+    assert "UNEXPLAINED" in text.output
+    assert "0 loss(es)" in text.output  # the unexplained difference alone fails the run

@@ -23,7 +23,19 @@ from reconciler.resources import Key, Scope
 SCOPE = Scope("corpus-mesh")
 
 PORTS = (80, 443, 1111, 2222, 8080)
-PREFIXES = ("/", "/api", "/api/", "/api/v1", "/users", "/fruit", "/chapter", "/payments/")
+PREFIXES = (
+    "/",
+    "/api",
+    "/api/",
+    "/api/v1",
+    "/users",
+    "/fruit",
+    "/chapter",
+    "/payments/",
+    "/API",
+    "/a.b",
+    "/x~y/",
+)
 EXACT_PATHS = ("/match_path", "/api", "/healthz")
 REGEXES = ("/.*", "regex", "/api/[a-z]+")
 SERVICES = (
@@ -38,7 +50,7 @@ HOSTS = (
     {"suffix": ".example.com"},
     {"suffix": "example.com"},
 )
-HEADER_NAMES = ("x-version", "X-Canary", "x-beta", "X-Testing1")
+HEADER_NAMES = ("x-version", "X-Canary", "x-canary", "x-beta", "X-Testing1")
 GRPC_SERVICES = ("test1", "orders.v1.OrderService", "helloworld.Greeter")
 
 
@@ -58,7 +70,7 @@ _header_match = st.one_of(
 
 @st.composite
 def _headers(draw: st.DrawFn) -> list[dict[str, Any]] | None:
-    names = draw(st.lists(st.sampled_from(HEADER_NAMES), max_size=3, unique_by=str.lower))
+    names = draw(st.lists(st.sampled_from(HEADER_NAMES), max_size=3))  # repeats, case apart: ANDed
     out = []
     for name in names:
         header: dict[str, Any] = {"name": name}
@@ -149,7 +161,7 @@ def _target(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def meshes(draw: st.DrawFn) -> dict[Key, dict[str, Any]]:
     """One gateway (1-3 listeners) and 1-6 routes, each valid against botocore's shapes."""
-    ports = draw(st.lists(st.sampled_from(PORTS), min_size=1, max_size=3, unique=True))
+    ports = draw(st.lists(st.sampled_from(PORTS), min_size=1, max_size=3))  # a shared port: a warning
     protocols = [draw(st.sampled_from(("http", "http2", "grpc"))) for _ in ports]
     gateway = {
         "listeners": [

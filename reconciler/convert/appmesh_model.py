@@ -79,8 +79,14 @@ class Gateway:
         listener = self.listener(request.port)
         if listener is None:
             return ()
-        candidates = [r for r in self._serving(request.port) if _matches(r, request)]
-        return tuple(_forward(r, request) for r in _first(candidates))
+        return tuple(_forward(r, request) for r in _first(self._matching(request)))
+
+    def matching(self, request: Request) -> set[str]:
+        """Every route (by address) that matches ``request``, tried first or not."""
+        return {r.key.address for r in self._matching(request)}
+
+    def _matching(self, request: Request) -> list[Route]:
+        return [r for r in self._serving(request.port) if _matches(r, request)]
 
 
 def gateways(specs: Mapping[Key, Mapping[str, Any]]) -> dict[Key, Gateway]:

@@ -41,7 +41,7 @@ class Aspect(StrEnum):
 # chosen; the rewrite (and the match it rewrites) for another path or Host. The destination
 # differs only where the route does: one route's backend is the one the converter wrote.
 _ROUTE_FIELDS = re.compile(
-    r"(^|\.)(match|priority)\b|^metadata\.virtualGateway$|^spec\.(httpRoute|http2Route|grpcRoute)\.?$"
+    r"(^|\.)match\b|^metadata\.virtualGateway$|^spec\.(httpRoute|http2Route|grpcRoute)\.?$"
 )
 _LISTENER_FIELDS = re.compile(r"^spec\.listeners\[\d+\](\.portMapping\.port)?$")  # a listener merged or moved
 _ASPECT_FIELDS = {
@@ -144,7 +144,13 @@ def check(
             answers = api.route(key, request) or (Outcome(None),)
             aspects = _differing(expected, answers, backends)
             if aspects:
-                found = explain(key, {o.route for o in tied}, answers, aspects)
+                choice = _Choice(
+                    {o.route for o in tied if o.route},
+                    gateway.matching(request),
+                    {o.route for o in answers if o.route},
+                    api.matching(key, request),
+                )
+                found = explain(key, choice, aspects)
                 result.differences.append(Difference(key.address, request, expected, answers, aspects, found))
     return result
 
@@ -207,28 +213,56 @@ class _Explainer:
             self.by_resource.setdefault(f.resource, []).append(f)
         self.conflicts = list(conflicts)
 
-    def __call__(
-        self, gateway: Key, mesh: set[str | None], answers: Sequence[Outcome], aspects: Sequence[Aspect]
-    ) -> tuple[Finding, ...]:
-        """``mesh``: App Mesh's choice (several routes, tied, that do the same; empty: none).
+    def __call__(self, gateway: Key, choice: _Choice, aspects: Sequence[Aspect]) -> tuple[Finding, ...]:
+        """The findings for every reason the outcomes differ; none if any reason has none.
 
-        The rewrites (and the matches they rewrite) of the routes involved explain another path
-        or Host; where Gateway API chose another route (or none), so do their matches, their
-        order and the listeners they attach to.
+        The same route chosen (or one of App Mesh's equal routes): its rewrites, and the
+        matches they rewrite, explain another path or Host. Another route chosen: a route of
+        App Mesh's that Gateway API does not match, or one it matches that App Mesh does not,
+        is explained by that route's match (or whole-route and listener) findings; two routes
+        both models match, ordered differently, by the pair's priority conflict.
         """
-        chosen = {o.route for o in answers}
-        routes = sorted({r for r in mesh | chosen if r})
-        patterns = [_ASPECT_FIELDS[a] for a in aspects if a in _ASPECT_FIELDS]
-        found = [
-            f for r in routes for f in self.by_resource.get(r, []) if any(p.search(f.field) for p in patterns)
-        ]
-        if not chosen <= (mesh or {None}):
-            found += [f for r in routes for f in self.by_resource.get(r, []) if _ROUTE_FIELDS.search(f.field)]
-            found += [
-                f for f in self.by_resource.get(gateway.address, []) if _LISTENER_FIELDS.search(f.field)
+        reasons: list[list[Finding]] = []
+        if choice.gateway_api and choice.gateway_api <= choice.app_mesh:
+            patterns = [_ASPECT_FIELDS[a] for a in aspects if a in _ASPECT_FIELDS]
+            reasons.append(
+                [
+                    f
+                    for r in sorted(choice.app_mesh | choice.gateway_api)
+                    for f in self.by_resource.get(r, [])
+                    if any(p.search(f.field) for p in patterns)
+                ]
+            )
+        else:
+            lost = (choice.app_mesh - choice.gateway_api_matching) | (
+                choice.gateway_api - choice.app_mesh_matching
+            )
+            reasons += [self._matches(gateway, r) for r in sorted(lost)]
+            reasons += [
+                [_as_finding(c) for c in self.conflicts if {c.winner, c.other} == {a, b}]
+                for a in sorted(choice.app_mesh & choice.gateway_api_matching)
+                for b in sorted((choice.gateway_api & choice.app_mesh_matching) - choice.app_mesh)
             ]
-            found += [_as_finding(c) for c in self.conflicts if {c.winner, c.other} <= set(routes)]
-        return tuple(found)
+        if not reasons or not all(reasons):
+            return ()
+        return tuple(dict.fromkeys(f for reason in reasons for f in reason))
+
+    def _matches(self, gateway: Key, route: str) -> list[Finding]:
+        """What was lost of a route's match (or of the whole route, or of its gateway's listeners)."""
+        found = [f for f in self.by_resource.get(route, []) if _ROUTE_FIELDS.search(f.field)]
+        return found + [
+            f for f in self.by_resource.get(gateway.address, []) if _LISTENER_FIELDS.search(f.field)
+        ]
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """Which routes each model chose for a request, and which it matched."""
+
+    app_mesh: set[str]  # App Mesh's choice: several tied routes that do the same, or none
+    app_mesh_matching: set[str]
+    gateway_api: set[str]  # Gateway API's choice: several where creation order decides, or none
+    gateway_api_matching: set[str]
 
 
 def _as_finding(conflict: Conflict) -> Finding:

@@ -70,18 +70,24 @@ class GatewayApi:
 
     def route(self, gateway: Key, request: Request) -> tuple[Outcome, ...]:
         """The outcome of ``request`` at the Gateway converted from ``gateway``: one, none, or a tie."""
+        return tuple(_forward(c, request) for c in self._first(self._matching(gateway, request)))
+
+    def matching(self, gateway: Key, request: Request) -> set[str]:
+        """Every route (by its App Mesh address) that matches ``request``, chosen or not."""
+        return {c.route.source.address for c in self._matching(gateway, request)}
+
+    def _matching(self, gateway: Key, request: Request) -> list[_Candidate]:
         obj = self._gateways.get(gateway)
         if obj is None:
-            return ()
+            return []
         listeners = [li for li in obj.body["spec"]["listeners"] if li["port"] == request.port]
         host = request.host.lower().split(":", 1)[0]  # [HTTPROUTE] spec.hostnames: the port is ignored
-        candidates = [
+        return [
             c
             for listener in listeners
             if _listener_takes(listener, host)
             for c in self._candidates(obj, listener, request, host)
         ]
-        return tuple(_forward(c, request) for c in self._first(candidates))
 
     def _candidates(
         self, gateway: Converted, listener: dict[str, Any], request: Request, host: str

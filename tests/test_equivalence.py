@@ -185,6 +185,14 @@ def test_a_priority_zero_catch_all_and_an_unprioritised_api_route_are_reported()
     assert equivalence.Aspect.DESTINATION in difference.aspects
     # App Mesh also sends POST /api to "api": no difference there
     assert not [d for d in checked.differences if d.request.method == "POST" and d.request.path == "/api"]
+    # both models match both routes: only the pair's priority conflict explains the order,
+    # not the loss on "api"'s string prefix
+    assert {(f.resource, f.field) for f in difference.findings} == {("apps/gw/root", "spec.priority")}
+    specs = _specs(
+        gateway(), _route("root", priority=0, prefix="/", method="GET"), _route("api", prefix="/api")
+    )
+    without = equivalence.check(specs, gatewayapi.convert(specs, gatewayapi.Options("alb")), conflicts=())
+    assert any(d.request.path == "/api" and d.request.method == "GET" for d in without.unexplained)
 
 
 def test_a_difference_without_a_finding_is_an_unexplained_finding() -> None:

@@ -24,9 +24,9 @@ from typing import Any
 
 from .. import model
 from ..resources import GATEWAY, ROUTE, Key
+from .gatewayapi import DEFAULT_PRIORITY
 from .requests import Outcome, Request
 
-LOWEST_PRIORITY = 1000  # [CONTROLLER]; [API] GatewayRouteSpec.priority is 0-1000
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
@@ -42,7 +42,7 @@ class Route:
 
     @property
     def priority(self) -> int:
-        return LOWEST_PRIORITY if self.spec.priority is None else self.spec.priority
+        return DEFAULT_PRIORITY if self.spec.priority is None else self.spec.priority  # [CONTROLLER]
 
     @property
     def prefix(self) -> str | None:

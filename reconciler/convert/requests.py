@@ -95,6 +95,3 @@ class Outcome:
         if self.route is None:
             return "no route (404)"
         return f"{self.destination} {self.path} Host {self.host}"
-
-
-NO_ROUTE = Outcome(None)

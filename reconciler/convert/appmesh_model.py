@@ -46,13 +46,13 @@ class Route:
 
     @property
     def prefix(self) -> str | None:
+        """The prefix App Mesh orders the route by: "/" where the match has neither prefix nor path
+        (the service answers such a match with prefix "/", README); none with a path match (as
+        the converter's ``Converted.prefix``, which ``precedence`` orders by)."""
         http = self.spec.httpRoute or self.spec.http2Route
-        if http is None:
+        if http is None or http.match.path is not None:
             return None
-        match = http.match
-        if match.prefix is None and match.path is None:
-            return "/"  # the service answers a match without prefix or path with prefix "/" (README)
-        return match.prefix
+        return http.match.prefix or "/"
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def _matches(route: Route, request: Request) -> bool:
         return request.grpc and _grpc_matches(route.spec.grpcRoute.match, request)
     http = route.spec.httpRoute or route.spec.http2Route
     assert http is not None  # one route type ([API])
-    return not request.grpc and _http_matches(http.match, route.prefix, request)
+    return not request.grpc and _http_matches(http.match, http.match.prefix, request)
 
 
 def _http_matches(match: model.HttpGatewayRouteMatch, prefix: str | None, request: Request) -> bool:

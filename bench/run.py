@@ -22,9 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import yaml
-from botocore.config import Config
 
 from reconciler import loader, logs
 from reconciler.adapter import AppMesh, make_client
@@ -42,8 +40,9 @@ from reconciler.shutdown import Shutdown
 from reconciler.throttle import Limits, RetryPolicy
 
 HERE = Path(__file__).parent
-BIN = Path(sys.executable).parent
-REGION = "us-east-1"
+sys.path.insert(0, str(HERE.parent))  # the test helpers: one set of builders, runner and poll helper
+from tests.helpers import REGION, appmesh_client, command, eventually, gateway, numbered_tree, route  # noqa: E402
+
 UNLIMITED = Limits(read_rate=100_000, write_rate=100_000)  # the default concurrency
 
 
@@ -51,9 +50,7 @@ class SandboxProcess:
     """`reconcile sandbox --no-demo` in its own process, driven through its control API."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [str(BIN / "reconcile"), "sandbox", "--no-demo"], stdout=subprocess.PIPE, text=True
-        )
+        self.process = subprocess.Popen(command("sandbox", "--no-demo"), stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.endpoint = self.process.stdout.readline().split()[4]
 
@@ -80,7 +77,7 @@ class SandboxProcess:
             "write_rate": None,
         }
         self.control("realism", defaults)
-        client(self.endpoint).create_mesh(meshName="apps")
+        appmesh_client(self.endpoint).create_mesh(meshName="apps")
         self.control("realism", {**defaults, **realism})
 
     def calls(self) -> Counter[tuple[str, int]]:
@@ -91,51 +88,21 @@ class SandboxProcess:
         self.process.wait(timeout=10)
 
 
-def client(endpoint: str) -> Any:
-    return boto3.client(
-        "appmesh",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        config=Config(retries={"total_max_attempts": 1}, max_pool_connections=16),
+def bench_route(gateway_name: str, r: int) -> dict[str, Any]:
+    """A route matching a prefix and a header, as the benchmark's trees hold them."""
+    return route(
+        f"r{r}",
+        gateway=gateway_name,
+        prefix=f"/svc{r}/",
+        service=f"svc{r}.apps.local",
+        route_type="httpRoute",
+        headers=[{"name": "x-tenant", "match": {"exact": f"t{r}"}}],
     )
-
-
-def gateway_spec() -> dict[str, Any]:
-    return {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]}
-
-
-def route_spec(r: int) -> dict[str, Any]:
-    return {
-        "httpRoute": {
-            "match": {"prefix": f"/svc{r}/", "headers": [{"name": "x-tenant", "match": {"exact": f"t{r}"}}]},
-            "action": {"target": {"virtualService": {"virtualServiceName": f"svc{r}.apps.local"}}},
-        }
-    }
 
 
 def tree(root: Path, gateways: int, routes: int) -> Path:
     """G gateways with R routes each, one file per gateway."""
-    root.mkdir(parents=True, exist_ok=True)
-    for g in range(gateways):
-        docs = [
-            {
-                "apiVersion": "appmesh.reconciler/v1",
-                "kind": "VirtualGateway",
-                "metadata": {"name": f"gw{g}", "mesh": "apps"},
-                "spec": gateway_spec(),
-            }
-        ]
-        docs += [
-            {
-                "apiVersion": "appmesh.reconciler/v1",
-                "kind": "GatewayRoute",
-                "metadata": {"name": f"r{r}", "mesh": "apps", "virtualGateway": f"gw{g}"},
-                "spec": route_spec(r),
-            }
-            for r in range(routes)
-        ]
-        (root / f"gw{g}.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    return root
+    return numbered_tree(root, gateways, routes, route_of=bench_route, port=8080, protocol="http")
 
 
 def reconciler(
@@ -189,7 +156,7 @@ def steady_state(box: SandboxProcess, work: Path) -> list[dict[str, Any]]:
 
 def _naive_resync(endpoint: str, gateways: int) -> int:
     """A reconciler without a cache: list, then describe every resource and read its tags."""
-    c, calls = client(endpoint), 0
+    c, calls = appmesh_client(endpoint, pool=16), 0
     listed = c.list_virtual_gateways(meshName="apps", limit=100)["virtualGateways"]
     calls += 1
     assert len(listed) == gateways
@@ -217,7 +184,7 @@ def first_apply(box: SandboxProcess, work: Path) -> tuple[dict[str, Any], float]
     assert report.ok
     box.fresh(latency=0.02)
     started = time.perf_counter()
-    c = client(box.endpoint)
+    c = appmesh_client(box.endpoint, pool=16)
     for key, want in sorted(desired.resources.items()):  # the serial boto3 loop
         common = {"meshName": "apps", "virtualGatewayName": key.gateway, "spec": dict(want.spec)}
         if key.kind == "VirtualGateway":
@@ -436,7 +403,7 @@ def offline_curve(work: Path) -> dict[str, Any]:
     figures: dict[int, dict[str, float]] = {}
     for gateways in (10, 50, 200, 500):
         root = tree(work / f"curve{gateways}", gateways, 100)
-        ours = _best_run([str(BIN / "reconcile"), "validate", "-f", str(root)])
+        ours = _best_run(command("validate", "-f", str(root)))
         floor = _best_run([sys.executable, "-c", FLOOR, str(root)])
         figures[gateways * 100] = {"validate": ours, "floor": floor, "ratio": ours / floor}
     base = work / "curve50"
@@ -444,10 +411,10 @@ def offline_curve(work: Path) -> dict[str, Any]:
     shutil.copytree(base, head)
     first = head / "gw0.yaml"
     first.write_text(first.read_text().replace("/svc0/", "/changed/"))
-    one_file = _best_run([str(BIN / "reconcile"), "diff", str(base), str(head)])
+    one_file = _best_run(command("diff", str(base), str(head)))
     for path in head.glob("*.yaml"):  # every file differs: nothing can be reused
         path.write_text(path.read_text().replace("/svc1/", "/moved/"))
-    every_file = _best_run([str(BIN / "reconcile"), "diff", str(base), str(head)])
+    every_file = _best_run(command("diff", str(base), str(head)))
     five_k, twenty_k, fifty_k = figures[5000], figures[20000], figures[50000]
     return {
         "scenario": "8. offline curve: validate at 1k/5k/20k/50k routes; diff of two 5k trees",
@@ -469,11 +436,16 @@ def _serial_boto3_cpu(box: SandboxProcess, calls: int = 500) -> float:
     """Client CPU per 1,000 calls of a bare serial boto3 loop: what botocore alone costs here."""
     box.fresh()
     bare = make_client(Connection(region=REGION, endpoint_url=box.endpoint), 16)
-    bare.create_virtual_gateway(meshName="apps", virtualGatewayName="gw", spec=gateway_spec())
+    bare.create_virtual_gateway(
+        meshName="apps", virtualGatewayName="gw", spec=gateway("gw", port=8080, protocol="http")["spec"]
+    )
     started = time.process_time()
     for i in range(calls):
         bare.create_gateway_route(
-            meshName="apps", virtualGatewayName="gw", gatewayRouteName=f"r{i}", spec=route_spec(i)
+            meshName="apps",
+            virtualGatewayName="gw",
+            gatewayRouteName=f"r{i}",
+            spec=bench_route("gw", i)["spec"],
         )
     return (time.process_time() - started) / calls * 1000
 
@@ -583,8 +555,7 @@ def watch_latency(box: SandboxProcess, work: Path) -> dict[str, Any]:
     box.fresh()
     root = tree(work / "s6", 1, 1)
     daemon = subprocess.Popen(
-        [
-            str(BIN / "reconcile"),
+        command(
             "--watch",
             "-f",
             str(root),
@@ -596,7 +567,7 @@ def watch_latency(box: SandboxProcess, work: Path) -> dict[str, Any]:
             "3600",
             "--log-level",
             "error",
-        ],
+        ),
         env={
             **os.environ,
             "AWS_ACCESS_KEY_ID": "bench",
@@ -609,17 +580,9 @@ def watch_latency(box: SandboxProcess, work: Path) -> dict[str, Any]:
         _wait(lambda: len(box.control("stats")["writes_at"]) >= 3)  # CreateMesh, then the initial apply
         for n in range(20):
             started = time.time()
-            doc = {
-                "apiVersion": "appmesh.reconciler/v1",
-                "kind": "GatewayRoute",
-                "metadata": {"name": f"new{n}", "mesh": "apps", "virtualGateway": "gw0"},
-                "spec": {
-                    "httpRoute": {
-                        "match": {"prefix": f"/new{n}/"},
-                        "action": {"target": {"virtualService": {"virtualServiceName": "svc.apps.local"}}},
-                    }
-                },
-            }
+            doc = route(
+                f"new{n}", gateway="gw0", prefix=f"/new{n}/", service="svc.apps.local", route_type="httpRoute"
+            )
             (root / f"new{n}.yaml").write_text(yaml.safe_dump(doc))
             first = _wait(
                 lambda s=started: next((t for t in box.control("stats")["writes_at"] if t >= s), None)
@@ -641,19 +604,14 @@ def watch_latency(box: SandboxProcess, work: Path) -> dict[str, Any]:
     }
 
 
-def _wait(condition: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while (value := condition()) is None or value is False:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the sandbox never saw the expected call")
-        time.sleep(0.02)
-    return value
+def _wait(condition: Any) -> Any:
+    return eventually(condition, timeout=60, interval=0.02)
 
 
 def _one_gateway(routes: int) -> dict[Key, dict[str, Any]]:
     """One gateway's routes as the corpus writes them: prefixes, some with headers, hosts, priorities."""
     scope = Scope("bench")
-    specs: dict[Key, dict[str, Any]] = {Key.gateway_key(scope, "gw"): gateway_spec()}
+    specs: dict[Key, dict[str, Any]] = {Key.gateway_key(scope, "gw"): gateway(protocol="http")["spec"]}
     for r in range(routes):
         match: dict[str, Any] = {"prefix": f"/svc{r}/api" if r % 3 else f"/svc{r}"}
         if r % 4 == 0:

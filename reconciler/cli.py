@@ -690,6 +690,8 @@ def convert(
 
     assert target == "gateway-api"  # the only choice click accepts
     _configure_logs(log, "warning")
+    if crds and no_crds_check:
+        raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
     if mesh:
         live, _vanished = _read_mesh(Scope(mesh, mesh_owner), manifests, aws)
         specs = {key: resource.spec for key, resource in live.items()}
@@ -704,8 +706,6 @@ def convert(
     conflicts = precedence.conflicts(conversion.objects)
     checked = equivalence.check(specs, conversion, conflicts)
     conversion.findings.extend(checked.findings())
-    if crds and no_crds_check:
-        raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
     if not no_crds_check:
         _check_against_crds(conversion, crds)
     try:

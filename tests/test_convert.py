@@ -16,8 +16,7 @@ from reconciler.convert import crdcheck, gatewayapi, names, precedence, report
 from reconciler.resources import Key, Scope
 from reconciler.sandbox import Sandbox
 
-from .conftest import ROOT, reconcile
-from .helpers import gateway, route, write_tree
+from .helpers import ROOT, gateway, reconcile, route, write_tree
 
 CORPUS = Path(__file__).parent / "corpus"
 

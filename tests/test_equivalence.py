@@ -14,8 +14,7 @@ from reconciler.convert import appmesh_model, equivalence, gatewayapi, gwapi_mod
 from reconciler.convert.requests import Request
 from reconciler.resources import Key, Scope
 
-from .conftest import ROOT, reconcile
-from .helpers import gateway, route, write_tree
+from .helpers import ROOT, gateway, reconcile, route, write_tree
 
 GW = Key.gateway_key(Scope("apps"), "gw")
 

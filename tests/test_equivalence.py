@@ -286,3 +286,18 @@ def test_strict_fails_on_an_unexplained_difference(tmp_path: Path, monkeypatch: 
     assert text.exit_code == 1
     assert "UNEXPLAINED" in text.output
     assert "0 loss(es)" in text.output  # the unexplained difference alone fails the run
+
+
+def test_the_converter_and_the_model_share_app_mesh_header_semantics() -> None:
+    # an exact value and a range on one header name: "²" is a digit to str.isdigit, not to int
+    headers = [
+        {"name": "x-n", "match": {"exact": "²"}},
+        {"name": "x-n", "match": {"range": {"start": 0, "end": 9}}},
+    ]
+    specs = _specs(gateway(), _route("n", prefix="/", headers=headers))
+    conversion = gatewayapi.convert(specs, gatewayapi.Options("alb"))
+    assert not [o for o in conversion.objects if o.kind == "HTTPRoute"]  # the route matches nothing
+    assert [f.kind for f in conversion.findings if f.resource == "apps/gw/n"] == [
+        gatewayapi.FindingKind.NOT_CONVERTED
+    ]
+    assert not appmesh_model.gateways(specs)[GW].route(_get("/", **{"x-n": "²"}))

@@ -8,8 +8,8 @@ Each rule cites its source:
 - [CDK] the AWS CDK App Mesh reference, ``CommonGatewayRouteSpecOptions.priority``;
 - [ROADMAP77] aws/aws-app-mesh-roadmap#77: without priorities "App Mesh does sort the
   routes according to length" when it writes Envoy's route table;
-- [CONTROLLER] the App Mesh Kubernetes controller: a route without ``priority`` is
-  ordered as priority 1000, the lowest (issue #22, section 1).
+- [CONTROLLER] the App Mesh Kubernetes controller: a route without ``priority`` is ordered
+  as 1000, the lowest (``GatewayRouteSpec.priority``, "Default Priority is 1000").
 
 What the documents leave open is not guessed: routes the documents order equally are
 returned together (a tie), and ``equivalence`` compares only where the tie does not matter.
@@ -24,10 +24,12 @@ from typing import Any
 
 from .. import model
 from ..resources import GATEWAY, ROUTE, Key
-from .gatewayapi import DEFAULT_PRIORITY
 from .requests import Outcome, Request
 
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits: str.isdigit() takes "²", which int() refuses
+# App Mesh's Kubernetes controller: "Default Priority is 1000 which is lowest priority"
+# (aws-app-mesh-controller-for-k8s, apis/appmesh/v1beta2/gatewayroute_types.go).
+DEFAULT_PRIORITY = 1000
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def _http_matches(match: model.HttpGatewayRouteMatch, prefix: str | None, reques
         return False  # [API] HttpGatewayRouteMatch.method: "The method to match on"
     if not _host_matches(match.hostname, request.host):
         return False
-    if not all(_header_matches(h, request.header(h.name)) for h in match.headers or ()):
+    if not all(header_accepts(h, request.header(h.name)) is True for h in match.headers or ()):
         return False
     return all(_query_matches(q, request.query(q.name)) for q in match.queryParameters or ())
 
@@ -181,9 +183,10 @@ def _host_matches(match: model.GatewayRouteHostnameMatch | None, host: str) -> b
     return match.suffix is not None and host.endswith(match.suffix.lower())
 
 
-def _header_matches(header: Any, value: str | None) -> bool:
+def header_accepts(header: Any, value: str | None) -> bool | None:
     """[API] HttpGatewayRouteHeader / GrpcGatewayRouteMetadata: a name, a match method (none:
-    the header is present), and ``invert``: "match anything except the match criteria"."""
+    the header is present), and ``invert``: "match anything except the match criteria".
+    None where the regex is one Python's ``re`` cannot read (RE2-only syntax)."""
     method = header.match
     if value is None:
         found = False
@@ -196,7 +199,10 @@ def _header_matches(header: Any, value: str | None) -> bool:
     elif method.suffix is not None:
         found = value.endswith(method.suffix)
     elif method.regex is not None:
-        found = full_match(method.regex, value)
+        try:
+            found = re.fullmatch(method.regex, value) is not None
+        except re.error:
+            return None
     else:
         # [API] MatchRange: "the first character of the range is included in the range,
         # though the last character is not" (start inclusive, end exclusive)
@@ -218,7 +224,7 @@ def _grpc_matches(match: model.GrpcGatewayRouteMatch, request: Request) -> bool:
         return False
     if not _host_matches(match.hostname, request.host):
         return False
-    return all(_header_matches(m, request.header(m.name)) for m in match.metadata or ())
+    return all(header_accepts(m, request.header(m.name)) is True for m in match.metadata or ())
 
 
 def full_match(pattern: str, text: str) -> bool:

@@ -28,7 +28,8 @@ from enum import StrEnum
 from itertools import combinations
 from typing import Any
 
-from .gatewayapi import DEFAULT_PRIORITY, Converted, FindingKind
+from .appmesh_model import DEFAULT_PRIORITY
+from .gatewayapi import Converted, FindingKind
 
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
 

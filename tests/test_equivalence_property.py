@@ -60,7 +60,7 @@ def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 _header_match = st.one_of(
     st.none(),
-    st.builds(lambda v: {"exact": v}, st.sampled_from(("1", "true", "1e3", "eu"))),
+    st.builds(lambda v: {"exact": v}, st.sampled_from(("1", "true", "1e3", "eu", "²", " spaced ", "ünï"))),
     st.builds(lambda v: {"prefix": v}, st.sampled_from(("0x1F", "v", "ab"))),
     st.builds(lambda v: {"suffix": v}, st.sampled_from(("-beta", "z"))),
     st.builds(lambda v: {"regex": v}, st.sampled_from(("v[0-9]+", "a.*"))),

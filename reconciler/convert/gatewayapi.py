@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import model
 from ..resources import GATEWAY, ROUTE, Key
+from . import appmesh_model
 from . import names as names_
-from .appmesh_model import header_accepts
 from .names import Rule
 
 GROUP = "gateway.networking.k8s.io"
@@ -37,6 +37,7 @@ SOURCE_ANNOTATION = "reconciler.appmesh/converted-from"
 PRIORITY_ANNOTATION = "reconciler.appmesh/priority"
 HEADER = "# Converted from App Mesh by `reconcile convert --to gateway-api`; review the report.\n"
 DEFAULT_PORT = 80
+DEFAULT_PRIORITY = appmesh_model.DEFAULT_PRIORITY  # App Mesh's place for a route without one
 
 # Kubernetes and Gateway API value rules (DNS-1123 labels and subdomains, Gateway API's
 # Hostname and PreciseHostname, HTTPHeaderName, GRPCMethodMatch.service).
@@ -58,7 +59,7 @@ class FindingKind(StrEnum):
     ASSUMED = "assumed"  # a value the output needs and the input does not give
     UNDETERMINED = "undetermined"  # App Mesh documents no answer to compare the output with
     NOT_CONVERTED = "not-converted"  # a route that matches no request: no object is written
-    UNEXPLAINED = "unexplained"  # a difference in routing no other finding explains (a converter defect)
+    UNEXPLAINED = "unexplained"  # a difference in behaviour no other finding explains
 
 
 class ConversionError(Exception):
@@ -586,7 +587,7 @@ class _RouteConverter:
                 (at, h) for at, h in group if not h.invert and h.match and h.match.exact == value
             )
             for other_at, other in group:
-                accepted = header_accepts(other, value)
+                accepted = appmesh_model.header_accepts(other, value)
                 if accepted is False:
                     raise _MatchesNothing(other_at)
                 if accepted is None:

@@ -28,8 +28,7 @@ from enum import StrEnum
 from itertools import combinations
 from typing import Any
 
-from .appmesh_model import DEFAULT_PRIORITY
-from .gatewayapi import Converted, FindingKind
+from .gatewayapi import DEFAULT_PRIORITY, Converted, FindingKind
 
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
 

@@ -713,7 +713,11 @@ def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key
 @click.option("--mesh", help="Convert a live mesh instead of the manifests (read like `export`).")
 @click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
 @click.option("--report", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--strict", is_flag=True, help="Exit 1 on any loss or priority conflict (files are written).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 on any loss, priority conflict or unexplained difference (files are written).",
+)
 @click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
 @manifests_option
 @aws_options
@@ -743,7 +747,7 @@ def convert(
     are reported in pairs. Nothing is written when the input or the check fails.
     """
     from . import files
-    from .convert import gatewayapi, precedence
+    from .convert import equivalence, gatewayapi, precedence
     from .convert import report as reports
 
     assert target == "gateway-api"  # the only choice click accepts
@@ -762,6 +766,8 @@ def convert(
         click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
         sys.exit(EXIT_ERROR)
     conflicts = precedence.conflicts(conversion.objects)
+    checked = equivalence.check(specs, conversion, conflicts)
+    conversion.findings.extend(checked.findings())
     if not no_crds_check:
         _check_against_crds(conversion, crds)
     try:
@@ -771,10 +777,10 @@ def convert(
         sys.exit(EXIT_ERROR)
     written = [str(path) for path in paths]
     if report == "json":
-        click.echo(reports.as_json(conversion, conflicts, written))
+        click.echo(reports.as_json(conversion, conflicts, written, checked))
     else:
-        click.echo(reports.text(conversion, conflicts, written))
-    lossy = bool(conversion.losses or conflicts)
+        click.echo(reports.text(conversion, conflicts, written, checked))
+    lossy = bool(conversion.losses or conflicts or checked.unexplained)
     sys.exit(EXIT_ERROR if strict and lossy else EXIT_OK)
 
 

@@ -17,7 +17,7 @@ from . import model
 from .diff import Change, canonical, canonical_spec, changes, leaves
 from .problems import Problem, Severity
 from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, Source
-from .settings import Settings
+from .settings import BOUNDARY, Settings, widens
 
 RESERVED_TAG_PREFIX = "aws:"
 
@@ -76,12 +76,17 @@ class Plan:
     def blocked(self) -> bool:
         return any(p.severity is Severity.ERROR for p in self.findings)
 
+    @property
+    def boundary_changes(self) -> list[tuple[str, Any, Any, bool]]:
+        """Changes of owner, meshes or prune (``name, before, after, widens``): plans lead with them."""
+        return [(n, b, a, widens(n, b, a)) for n, b, a in self.settings_changes if n in BOUNDARY]
+
 
 def make_plan(
     desired: DesiredState, live: Mapping[Key, Live], settings: Settings, notes: Sequence[Problem] = ()
 ) -> Plan:
     """``notes``: what loading the manifests found short of an error, shown with the plan."""
-    plan = Plan(settings, findings=list(notes))
+    plan = Plan(settings, findings=[*settings.problems, *notes])
     desired = _managed(desired, settings, plan.findings)
     live = {k: v for k, v in live.items() if settings.manages(k.scope)}
     for key in sorted(desired.resources, key=Key.rank):

@@ -99,3 +99,32 @@ def test_an_instance_never_reads_or_writes_a_mesh_outside_its_set(make_sandbox: 
     )
     assert export.returncode == 2
     assert "not among the meshes this instance manages" in export.stderr
+
+
+def test_a_tree_naming_another_owner_than_the_pinned_one_blocks_the_run(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    write_tree(tmp_path, {"s.yaml": [settings(owner="teamB", prune=True)], "m.yaml": [gateway()]})
+    done = reconcile("--dry-run", "--owner", "platform", "-f", str(tmp_path), endpoint=sandbox.endpoint)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "name owner 'teamB', but this instance is pinned to owner 'platform'" in done.stdout
+    assert f"{tmp_path / 's.yaml'} (document 1): spec.owner" in done.stdout
+    applied = reconcile("--owner", "platform", "-f", str(tmp_path), endpoint=sandbox.endpoint)
+    assert applied.returncode == 1
+    assert {op for op in sandbox.stats.operations() if not op.startswith(("List", "Describe"))} == set()
+
+
+def test_the_pin_holds_in_the_offline_diff_and_the_same_owner_passes(tmp_path: Path) -> None:
+    base = write_tree(tmp_path / "base", {"s.yaml": [settings(owner="platform")], "m.yaml": [gateway()]})
+    head = write_tree(tmp_path / "head", {"s.yaml": [settings(owner="teamB")], "m.yaml": [gateway()]})
+    moved = reconcile("diff", str(base), str(head), "--owner", "platform", "-o", "json")
+    assert moved.returncode == 1, moved.stderr
+    plan = json.loads(moved.stdout)
+    assert plan["blocked"] is True
+    assert plan["boundary_changes"] == [
+        {"name": "owner", "before": "platform", "after": "teamB", "widens": True}
+    ]
+    assert plan["settings"]["owner"]["value"] == "platform"
+    same = reconcile("diff", str(base), str(base), "--owner", "platform", "-o", "json")
+    assert same.returncode == 0, same.stdout
+    assert json.loads(same.stdout)["settings"]["owner"]["origin"] == "pinned by --owner / RECONCILE_OWNER"

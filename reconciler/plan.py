@@ -46,6 +46,8 @@ class Step:
     source: Source | None = None
     live_state: str = ""  # the service's status.status when planned (ACTIVE, INACTIVE, DELETED)
     skipped: bool = False  # left alone on purpose (reconcile: disabled)
+    # What the manifest asks for: a create that meets an existing resource is planned again from it.
+    want: Desired | None = field(default=None, compare=False, repr=False)
 
     @property
     def summary_action(self) -> Action:
@@ -165,6 +167,7 @@ def _step(want: Desired, have: Live | None, options: Settings, findings: list[Pr
             tags_after=tags_after,
             changes=_whole(canonical(want.spec), tags_after, appears=True),
             source=want.source,
+            want=want,
         )
     tags_before = comparable_tags(have.tags or {})
     holder = tags_before.get(model.OWNER_TAG)
@@ -199,6 +202,16 @@ def _step(want: Desired, have: Live | None, options: Settings, findings: list[Pr
         reason = "up to date"
     changed = tuple(spec_changes + tag_changes)
     return Step(want.key, actions, reason, after=want.spec, tags_after=tags_after, changes=changed, **common)
+
+
+def replan(want: Desired, have: Live, settings: Settings) -> tuple[Step, list[Problem]]:
+    """A resource planned against what exists, by the same rules as a whole plan.
+
+    For a create answered 409 (the resource appeared after the List): another owner's
+    resource is refused (an error finding), an unowned one is adopted as a plan would.
+    """
+    findings: list[Problem] = []
+    return _step(want, have, settings, findings), findings
 
 
 def _prune(

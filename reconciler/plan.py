@@ -16,7 +16,7 @@ from typing import Any
 from . import model
 from .diff import Change, canonical, canonical_spec, changes, leaves
 from .problems import Problem, Severity
-from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, Source
+from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, Scope, Source
 from .settings import BOUNDARY, Settings, widens
 
 RESERVED_TAG_PREFIX = "aws:"
@@ -109,6 +109,32 @@ def _managed(desired: DesiredState, settings: Settings, findings: list[Problem])
             message = f"mesh {key.scope} is not among the meshes this instance manages; left alone"
             findings.append(Problem.at(want.source, message, "metadata.mesh", Severity.WARNING))
     return kept
+
+
+def rescope(
+    desired: DesiredState, settings: Settings, same: Mapping[Scope, Scope]
+) -> tuple[DesiredState, Settings, list[Problem]]:
+    """Manifests and settings with every mesh under one spelling (``same``: scope → its identity).
+
+    ``meshOwner`` naming the account in use is that account's mesh, not a second one. Two
+    manifests that now name one resource are an error, as any identity written twice is.
+    """
+    if all(scope == identity for scope, identity in same.items()):
+        return desired, settings, []  # one spelling already: nothing to copy
+    out = DesiredState()
+    problems: list[Problem] = []
+    for key, want in desired.resources.items():
+        scope = same.get(key.scope, key.scope)
+        new_key = Key(scope, key.gateway, key.kind, key.name)
+        first = out.resources.get(new_key)
+        if first is not None:
+            message = f"{new_key} is defined twice (also in {first.source}); meshOwner is the account in use"
+            problems.append(Problem.at(want.source, message, "metadata.meshOwner"))
+            continue
+        out.resources[new_key] = replace(want, key=new_key)
+        out.scopes.add(scope)
+    meshes = None if settings.meshes is None else frozenset(same.get(s, s) for s in settings.meshes)
+    return out, replace(settings, meshes=meshes), problems
 
 
 def hold_deletes(plan: Plan, keys: set[Key]) -> Plan:

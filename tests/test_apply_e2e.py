@@ -16,6 +16,7 @@ from reconciler.adapter import AppMesh, Connection
 from reconciler.diff import canonical
 from reconciler.engine import Reconciler
 from reconciler.outcomes import Status
+from reconciler.resources import Scope
 from reconciler.sandbox import Realism, Sandbox
 from reconciler.settings import Settings
 from reconciler.shutdown import Shutdown
@@ -338,3 +339,38 @@ def test_route_deleted_out_of_band_is_put_back(sandbox: Sandbox, tmp_path: Path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Apply complete: 1 created" in done.stdout
     assert live_state(sandbox.endpoint) == expected_state(tree)
+
+
+ACCOUNT = "123456789012"  # the sandbox's (moto's) account: the account in use
+
+
+def test_mesh_owner_naming_the_account_in_use_is_the_same_mesh(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Two spellings of one mesh: prune must not delete what the other spelling names."""
+    tree = write_tree(
+        tmp_path / "m",
+        {"m.yaml": [gateway("a", meshOwner=ACCOUNT), route(gateway="a", meshOwner=ACCOUNT), gateway("b")]},
+    )
+    desired = loader.load(tree).state
+
+    def fresh() -> Reconciler:  # a new process: nothing cached
+        return Reconciler(AppMesh.connect(Connection(endpoint_url=sandbox.endpoint)), Shutdown())
+
+    settings = Settings(prune=True)
+    assert fresh().apply(fresh().plan(desired, settings)).ok
+    again = fresh().plan(desired, settings)
+    assert not again.has_changes, [(str(s.key), s.actions) for s in again.steps if s.actions]
+    assert {s.key.address for s in again.steps} == {"apps/a", "apps/a/rt", "apps/b"}
+    within = fresh().plan(desired, Settings(prune=True, meshes=frozenset({Scope("apps", ACCOUNT)})))
+    assert not within.has_changes
+    assert not within.findings  # managed under either spelling: nothing left alone
+
+
+def test_one_resource_named_under_both_spellings_is_an_error(sandbox: Sandbox, tmp_path: Path) -> None:
+    tree = write_tree(tmp_path, {"a.yaml": [gateway()], "b.yaml": [gateway(meshOwner=ACCOUNT)]})
+    desired = loader.load(tree).state
+    reconciler = Reconciler(AppMesh.connect(Connection(endpoint_url=sandbox.endpoint)), Shutdown())
+    plan = reconciler.plan(desired, Settings())
+    assert plan.blocked
+    (problem,) = [p for p in plan.findings if p.severity.value == "error"]
+    assert problem.path == "metadata.meshOwner"
+    assert "VirtualGateway apps/gw is defined twice" in problem.message

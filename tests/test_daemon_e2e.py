@@ -26,7 +26,7 @@ import yaml
 from reconciler.sandbox import Realism, Sandbox
 
 from .conftest import SCRIPT, appmesh_client
-from .helpers import gateway, route, write_tree
+from .helpers import API, gateway, route, write_tree
 
 
 def free_port() -> int:
@@ -274,3 +274,27 @@ def test_sigterm_during_a_long_apply_exits_0_promptly(
     assert daemon.stop() == 0
     assert daemon.events("daemon.stopped")  # stopped by itself, not cut off by the grace period
     assert box.stats.writes() < 101  # no new work was started after SIGTERM
+
+
+def test_a_change_of_owner_in_the_tree_is_refused_by_the_pinned_daemon(
+    sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    def settings(owner: str, prune: bool) -> dict[str, Any]:
+        spec = {"owner": owner, "prune": prune}
+        return {"apiVersion": API, "kind": "Settings", "metadata": {"name": "s"}, "spec": spec}
+
+    files = {"m.yaml": [gateway(), route()], "s.yaml": [settings("platform", False)]}
+    tree = write_tree(tmp_path / "m", files)
+    pin = {"RECONCILE_OWNER": "platform"}
+    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300", env=pin)
+    eventually(lambda: daemon.get("/readyz")[0] == 200)
+    sandbox.stats.reset()
+
+    # A pull request hands the tree to another team and prunes what it no longer names.
+    write_tree(tree, {"m.yaml": [gateway()], "s.yaml": [settings("teamB", True)]})
+    eventually(lambda: daemon.get("/readyz")[0] == 503)
+    body = daemon.get("/readyz")[1]
+    assert "name owner 'teamB', but this instance is pinned to owner 'platform'" in body
+    assert sandbox.stats.writes() == 0
+    assert prefix_of(sandbox.endpoint) == "/"  # the route is still there
+    assert daemon.stop() == 0

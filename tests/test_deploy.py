@@ -218,6 +218,7 @@ def _run_step(step: dict[str, Any], repo: Path, env: dict[str, str]) -> subproce
 
 def _workflow_env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    env.update(yaml.safe_load((DEPLOY / "github" / "pr-preview.yml").read_text())["env"])  # the job's own
     env.update(
         MANIFESTS="manifests",
         RUNNER_TEMP=str(tmp_path / "runner"),
@@ -280,7 +281,7 @@ def test_pre_commit_hook_runs_validate(tmp_path: Path) -> None:
 PLAN_MEANING_FLAGS = ("--owner", "--prune", "--no-prune", "--allow-empty", "--max-deletes", "--mesh")
 
 
-def test_deployment_and_workflow_take_the_plan_meaning_from_the_tree() -> None:
+def test_deployment_and_workflow_take_the_plan_meaning_from_the_tree_and_pin_the_owner() -> None:
     deployment = yaml.safe_load((KUBE / "base" / "deployment.yaml").read_text())
     (container,) = [
         c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "reconciler"
@@ -291,6 +292,10 @@ def test_deployment_and_workflow_take_the_plan_meaning_from_the_tree() -> None:
     settings = yaml.safe_load((ROOT / "manifests" / "settings.yaml").read_text())
     assert settings["spec"]["owner"] == "platform"
     assert settings["spec"]["prune"] is True
+    # The owner is the deployment's: the daemon and the preview pin the same one.
+    pinned = {e["name"]: e.get("value") for e in container["env"]}["RECONCILE_OWNER"]
+    workflow = yaml.safe_load((DEPLOY / "github" / "pr-preview.yml").read_text())
+    assert pinned == workflow["env"]["RECONCILE_OWNER"] == settings["spec"]["owner"]
 
 
 def _with_status(step: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
@@ -334,6 +339,26 @@ def test_both_preview_paths_show_the_delete_a_merge_would_make(sandbox: Sandbox,
     assert previews["Plan against App Mesh"] == previews["Plan offline against the base branch"]
     assert previews["Plan against App Mesh"] == [("apps/myVirtualGateway/myGatewayRoute", ["delete"])]
     assert {op for op in sandbox.stats.operations() if not op.startswith(("List", "Describe"))} == set()
+
+
+def test_both_preview_paths_refuse_a_pull_request_that_moves_the_owner(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    repo, base = _manifests_repo(tmp_path)
+    applied = run(BIN / "reconcile", "-f", repo / "manifests", "--endpoint-url", sandbox.endpoint)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    settings = repo / "manifests" / "settings.yaml"
+    settings.write_text(settings.read_text().replace("owner: platform", "owner: teamB"))
+    _git(repo, "commit", "-q", "-am", "hand the tree to another team")
+    steps = _steps()
+    for name, extra in (
+        ("Plan against App Mesh", {"AWS_ENDPOINT_URL": sandbox.endpoint}),
+        ("Plan offline against the base branch", {"BASE_SHA": base}),
+    ):
+        step = {**steps[name], "env": {**steps[name].get("env", {}), **extra}}
+        done = _run_step(step, repo, _workflow_env(tmp_path / name.replace(" ", "-"), {}))
+        assert done.returncode == 1, name + done.stdout + done.stderr
+        assert "name owner 'teamB', but this instance is pinned to owner 'platform'" in done.stdout, name
 
 
 def test_two_replicas_elect_a_leader_with_a_lease_and_nothing_more() -> None:

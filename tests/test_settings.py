@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from reconciler import loader
 from reconciler.sandbox import Sandbox
 
@@ -128,3 +130,18 @@ def test_the_pin_holds_in_the_offline_diff_and_the_same_owner_passes(tmp_path: P
     same = reconcile("diff", str(base), str(base), "--owner", "platform", "-o", "json")
     assert same.returncode == 0, same.stdout
     assert json.loads(same.stdout)["settings"]["owner"]["origin"] == "pinned by --owner / RECONCILE_OWNER"
+
+
+def test_reconcile_owner_pins_like_the_flag_and_an_empty_one_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = write_tree(tmp_path / "base", {"s.yaml": [settings(owner="platform")], "m.yaml": [gateway()]})
+    head = write_tree(tmp_path / "head", {"s.yaml": [settings(owner="teamB")], "m.yaml": [gateway()]})
+    monkeypatch.setenv("RECONCILE_OWNER", "platform")
+    pinned = reconcile("diff", str(base), str(head))
+    assert pinned.returncode == 1, pinned.stdout
+    assert "name owner 'teamB', but this instance is pinned to owner 'platform'" in pinned.stdout
+    monkeypatch.setenv("RECONCILE_OWNER", "")
+    empty = reconcile("diff", str(base), str(head))
+    assert empty.returncode != 0
+    assert "RECONCILE_OWNER is set but empty" in empty.stderr

@@ -221,6 +221,12 @@ def aws_options(fn: F) -> F:
 @click.version_option(package_name="appmesh-gateway-reconciler")
 @manifests_option
 @click.option("--dry-run", is_flag=True, help="Read live state and print the plan; change nothing.")
+@click.option(
+    "--base-manifests",
+    type=click.Path(path_type=Path, exists=True),
+    help="--dry-run of a pull request: the base branch's tree. A change of its settings is shown, "
+    "a change of owner, meshes or prune first of all.",
+)
 @_output_option("text", "json", "markdown")
 @plan_meaning_options
 @detailed_exitcode_option
@@ -340,6 +346,8 @@ def main(ctx: click.Context, /, **params: Any) -> None:
         return
     if params["watch"] and params["dry_run"]:
         raise click.UsageError("--watch applies changes; use --dry-run without --watch")
+    if params["base_manifests"] and not params["dry_run"]:
+        raise click.UsageError("--base-manifests is for a preview: use it with --dry-run")
     _configure_logs(params["log_level"] or ("info" if params["watch"] else "warning"), params["log_format"])
     sys.exit(_watch(params) if params["watch"] else _reconcile_once(**params))
 
@@ -451,12 +459,15 @@ def _reconcile_once(**params: Any) -> int:
         return EXIT_ERROR
     from .engine import Reconciler
 
+    base = _tree_settings(params["base_manifests"]) if params["base_manifests"] else None
     output = params["output"]
     try:
         shutdown = Shutdown()  # a one-shot run stops on Ctrl-C by KeyboardInterrupt
         reconciler = Reconciler(_connect(params, shutdown), shutdown)
         settings = settings_.resolve(result.settings, _overrides(params))
         plan = reconciler.plan(result.state, settings, warnings(result.problems))
+        if base is not None:
+            plan.settings_changes = settings_.changes(base, settings_.resolve(result.settings))
         if params["dry_run"] or plan.blocked or not plan.has_changes or settings.suspend:
             click.echo(_render(plan, output))
             if settings.suspend and not params["dry_run"] and output == "text":

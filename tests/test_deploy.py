@@ -213,7 +213,9 @@ def pull_request(tmp_path: Path) -> tuple[Path, str]:
 
 
 def _run_step(step: dict[str, Any], repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return run("bash", "-e", "-c", step["run"], cwd=repo, env={**env, **step.get("env", {})})
+    """Run a step's script; ``env`` gives the values GitHub would put for the step's ``${{ }}``."""
+    own = {k: v for k, v in step.get("env", {}).items() if not (str(v).startswith("${{") and k in env)}
+    return run("bash", "-e", "-c", step["run"], cwd=repo, env={**env, **own})
 
 
 def _workflow_env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
@@ -234,7 +236,7 @@ def test_workflow_commands_plan_against_app_mesh(
 ) -> None:
     repo, base = pull_request
     steps = _steps()
-    env = _workflow_env(tmp_path, {"AWS_ENDPOINT_URL": sandbox.endpoint})
+    env = _workflow_env(tmp_path, {"AWS_ENDPOINT_URL": sandbox.endpoint, "BASE_SHA": base})
     # App Mesh holds what the base branch describes.
     worktree = tmp_path / "applied"
     _git(repo, "worktree", "add", "-q", "--detach", str(worktree), base)
@@ -254,9 +256,8 @@ def test_workflow_commands_plan_against_app_mesh(
 
 def test_workflow_commands_plan_offline_for_forks(pull_request: tuple[Path, str], tmp_path: Path) -> None:
     repo, base = pull_request
-    env = _workflow_env(tmp_path, {})
-    step = _steps()["Plan offline against the base branch"]
-    done = run("bash", "-e", "-c", step["run"], cwd=repo, env={**env, "BASE_SHA": base})
+    env = _workflow_env(tmp_path, {"BASE_SHA": base})
+    done = _run_step(_steps()["Plan offline against the base branch"], repo, env)
     assert done.returncode == 0, done.stdout + done.stderr
     plan = (repo / "plan.md").read_text()
     assert "| Update | 1 |" in plan
@@ -325,9 +326,9 @@ def test_both_preview_paths_show_the_delete_a_merge_would_make(sandbox: Sandbox,
     previews = {}
     for name, extra in (
         ("Plan against App Mesh", {"AWS_ENDPOINT_URL": sandbox.endpoint}),
-        ("Plan offline against the base branch", {"BASE_SHA": base}),
+        ("Plan offline against the base branch", {}),
     ):
-        env = _workflow_env(tmp_path / name.replace(" ", "-"), {})
+        env = _workflow_env(tmp_path / name.replace(" ", "-"), {"BASE_SHA": base})
         done = _run_step(_with_status(steps[name], extra), repo, env)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "plan-exit=2" in done.stdout, done.stdout  # --detailed-exitcode: there are changes
@@ -351,14 +352,13 @@ def test_both_preview_paths_refuse_a_pull_request_that_moves_the_owner(
     settings.write_text(settings.read_text().replace("owner: platform", "owner: teamB"))
     _git(repo, "commit", "-q", "-am", "hand the tree to another team")
     steps = _steps()
-    for name, extra in (
-        ("Plan against App Mesh", {"AWS_ENDPOINT_URL": sandbox.endpoint}),
-        ("Plan offline against the base branch", {"BASE_SHA": base}),
-    ):
-        step = {**steps[name], "env": {**steps[name].get("env", {}), **extra}}
-        done = _run_step(step, repo, _workflow_env(tmp_path / name.replace(" ", "-"), {}))
+    for name in ("Plan against App Mesh", "Plan offline against the base branch"):
+        env = _workflow_env(tmp_path / name.replace(" ", "-"), {"BASE_SHA": base})
+        done = _run_step(steps[name], repo, {**env, "AWS_ENDPOINT_URL": sandbox.endpoint})
         assert done.returncode == 1, name + done.stdout + done.stderr
-        assert "name owner 'teamB', but this instance is pinned to owner 'platform'" in done.stdout, name
+        plan = done.stdout
+        assert "name owner 'teamB', but this instance is pinned to owner 'platform'" in plan, name
+        assert plan.index('owner: "platform" -> "teamB" (widens)') < plan.index("| Action |"), name
 
 
 def test_two_replicas_elect_a_leader_with_a_lease_and_nothing_more() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from reconciler import loader
 from reconciler.sandbox import Sandbox
+from reconciler.settings import DEFAULT, Overrides, Settings, resolve
 
 from .conftest import appmesh_client, reconcile
 from .helpers import API, gateway, route, write_tree
@@ -145,3 +147,12 @@ def test_reconcile_owner_pins_like_the_flag_and_an_empty_one_is_refused(
     empty = reconcile("diff", str(base), str(head))
     assert empty.returncode != 0
     assert "RECONCILE_OWNER is set but empty" in empty.stderr
+
+
+def test_every_setting_has_one_override_of_the_same_name() -> None:
+    overridable = {f.name for f in fields(Settings)} - {"origins", "problems"}
+    assert {f.name for f in fields(Overrides)} == overridable
+    resolved = resolve(None, Overrides(max_deletes=3, debounce=0.5))
+    assert (resolved.max_deletes, resolved.debounce) == (3, 0.5)
+    assert resolved.origin("max_deletes") == "flag --max-deletes"
+    assert resolved.origin("prune") == DEFAULT

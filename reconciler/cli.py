@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import re
 import shlex
@@ -18,7 +19,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -147,6 +148,8 @@ def _parse_scopes(_: Any, __: Any, values: tuple[str, ...]) -> frozenset[Scope] 
 
 
 def _parse_owner(_: Any, __: Any, value: str | None) -> str | None:
+    if value is None and os.environ.get("RECONCILE_OWNER") == "":  # click reads an empty one as unset
+        raise click.BadParameter("RECONCILE_OWNER is set but empty: the owner would not be pinned")
     if value is not None and not re.fullmatch(settings_.OWNER_PATTERN, value):
         raise click.BadParameter(f"{value!r}: 1-256 of letters, digits and _.:/=+-@ (an unset variable?)")
     return value
@@ -173,6 +176,56 @@ def _parse_duration(_: Any, __: Any, value: str | None) -> float | None:
         raise click.BadParameter(str(exc)) from None
 
 
+class FiniteRange(click.FloatRange):
+    """A FloatRange that refuses nan and the infinities (``nan < 0`` is false: a bound alone lets it in)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def _parse_namespace(_: Any, __: Any, value: str | None) -> str | None:
+    """``convert --namespace``: a DNS-1123 label, checked before anything is written or created."""
+    from .convert import names
+
+    if value is not None and not names.valid(value, names.Rule.LABEL):
+        raise click.BadParameter(
+            f"{value!r} is not a Kubernetes namespace (a DNS-1123 label, 1-63 of a-z0-9-)"
+        )
+    return value
+
+
+class _Cli(click.Group):
+    """Every usage error exits 1, as documented: click's 2 would read as "changes pending"
+    to a job running with --detailed-exitcode."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        with _usage_errors_exit_1():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _usage_errors_exit_1():
+            return super().invoke(ctx)
+
+
+class _UsageError(click.UsageError):
+    exit_code = EXIT_ERROR
+
+
+@contextlib.contextmanager
+def _usage_errors_exit_1() -> Iterator[None]:
+    try:
+        yield
+    except _UsageError:
+        raise
+    except click.UsageError as exc:  # the same words (suggestions included) and usage line
+        raise _UsageError(exc.format_message(), exc.ctx) from None
+
+
 def _tuning(
     flag: str, kind: click.IntRange | click.FloatRange, default: float, help_: str, name: str | None = None
 ) -> Callable[[F], F]:
@@ -189,9 +242,12 @@ plan_meaning_options = option_group(
     Overrides,
     click.option(
         "--owner",
+        envvar="RECONCILE_OWNER",
+        show_envvar=True,
         callback=_parse_owner,
-        help=f"Value of the {model.OWNER_TAG} tag that marks resources this reconciler "
-        f"manages. Setting: owner (default {_DEFAULTS.owner!r}).",
+        help=f"Pin the owner: the value of the {model.OWNER_TAG} tag that marks the resources "
+        "this instance may touch. A tree whose settings name another owner is an error. "
+        f"Without it: setting owner (default {_DEFAULTS.owner!r}).",
     ),
     click.option(
         "--prune/--no-prune",
@@ -224,7 +280,7 @@ plan_meaning_options = option_group(
         "Setting: meshes (default: the meshes the manifests name).",
     ),
 )
-"""Flags that override the tree's kind: Settings for one run (PRODUCT.md §6)."""
+"""Flags that override the tree's kind: Settings for one run (PRODUCT.md §6); --owner pins instead."""
 
 
 def _with_timing(overrides: Overrides, resync_interval: float | None, debounce: float | None) -> Overrides:
@@ -281,13 +337,13 @@ aws_options = option_group(
     _tuning("--concurrency", click.IntRange(1, 64), _LIMITS.concurrency, "API calls in flight at once."),
     _tuning(
         "--read-rate",
-        click.FloatRange(min=0.1),
+        FiniteRange(min=0.1),
         _LIMITS.read_rate,
         "Client-side limit on read calls per second.",
     ),
     _tuning(
         "--write-rate",
-        click.FloatRange(min=0.1),
+        FiniteRange(min=0.1),
         _LIMITS.write_rate,
         "Starting and highest write calls per second (backs off on 429).",
     ),
@@ -299,7 +355,7 @@ aws_options = option_group(
     ),
     _tuning(
         "--retry-budget",
-        click.FloatRange(min=1),
+        FiniteRange(min=1),
         _RETRY.run_budget,
         "Seconds one run may spend retrying before giving up.",
     ),
@@ -350,21 +406,27 @@ daemon_options = option_group(
     ),
     _tuning(
         "--grace-period",
-        click.FloatRange(min=0),
+        FiniteRange(min=0),
         _DAEMON.grace,
         "--watch: seconds to finish in-flight calls after SIGTERM before exiting.",
         "grace",
     ),
     _tuning(
         "--confirm-deletes-after",
-        click.FloatRange(min=0),
+        FiniteRange(min=0),
         _DAEMON.confirm_deletes,
         "--watch: a delete is applied only when planned again from a snapshot this many seconds later.",
         "confirm_deletes",
     ),
+    click.option(
+        "--status-detail",
+        is_flag=True,
+        help="--watch: /readyz and /status show error texts and mesh owners' account IDs (by default "
+        "they are withheld from whoever can reach the port, and kept in the logs).",
+    ),
     _tuning(
         "--stuck-after",
-        click.FloatRange(min=1),
+        FiniteRange(min=1),
         _DAEMON.stuck_after,
         "--watch: /healthz fails when one run has lasted longer than this many seconds.",
     ),
@@ -453,17 +515,17 @@ lease_options = option_group(
         help="--leader-elect: this replica's holder identity (default: the host name).",
     ),
     _tuning(
-        "--lease-duration", click.FloatRange(min=1), _LEASE.duration, "--leader-elect: seconds a Lease lasts."
+        "--lease-duration", FiniteRange(min=1), _LEASE.duration, "--leader-elect: seconds a Lease lasts."
     ),
     _tuning(
         "--lease-renew-deadline",
-        click.FloatRange(min=0.5),
+        FiniteRange(min=0.5),
         _LEASE.renew_deadline,
         "--leader-elect: the leader stops writing when no renewal succeeded for this long.",
     ),
     _tuning(
         "--lease-retry-period",
-        click.FloatRange(min=0.1),
+        FiniteRange(min=0.1),
         _LEASE.retry_period,
         "--leader-elect: seconds between tries.",
     ),
@@ -471,6 +533,7 @@ lease_options = option_group(
 
 
 @click.group(
+    cls=_Cli,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit status: 0 success and nothing left to do; 2 with --detailed-exitcode when a "
@@ -479,6 +542,12 @@ lease_options = option_group(
 @click.version_option(package_name="appmesh-gateway-reconciler")
 @manifests_option
 @click.option("--dry-run", is_flag=True, help="Read live state and print the plan; change nothing.")
+@click.option(
+    "--base-manifests",
+    type=click.Path(path_type=Path, exists=True),
+    help="--dry-run of a pull request: the base branch's tree. A change of its settings is shown, "
+    "a change of owner, meshes or prune first of all.",
+)
 @_output_option("text", "json", "markdown")
 @plan_meaning_options
 @detailed_exitcode_option
@@ -498,6 +567,7 @@ def main(
     *,
     manifests: Path,
     dry_run: bool,
+    base_manifests: Path | None,
     output: str,
     detailed_exitcode: bool,
     watch: bool,
@@ -517,11 +587,19 @@ def main(
         return
     if watch and dry_run:
         raise click.UsageError("--watch applies changes; use --dry-run without --watch")
+    if base_manifests is not None and not dry_run:
+        raise click.UsageError("--base-manifests is for a preview: use it with --dry-run")
     _configure_logs(log, "info" if watch else "warning")
     if not watch:
         sys.exit(
             _reconcile_once(
-                manifests, overrides, aws, output=output, dry_run=dry_run, detailed=detailed_exitcode
+                manifests,
+                overrides,
+                aws,
+                output=output,
+                dry_run=dry_run,
+                detailed=detailed_exitcode,
+                base=base_manifests,
             )
         )
     from .daemon import app
@@ -570,7 +648,14 @@ def _connect(aws: AwsOptions, shutdown: Shutdown, observe: CallObserver | None =
 
 
 def _reconcile_once(
-    manifests: Path, overrides: Overrides, aws: AwsOptions, *, output: str, dry_run: bool, detailed: bool
+    manifests: Path,
+    overrides: Overrides,
+    aws: AwsOptions,
+    *,
+    output: str,
+    dry_run: bool,
+    detailed: bool,
+    base: Path | None = None,
 ) -> int:
     """Plan, then apply unless this is a dry run; the exit status (PRODUCT.md §2)."""
     try:
@@ -583,12 +668,15 @@ def _reconcile_once(
         return EXIT_ERROR
     from .engine import Reconciler
 
+    base_settings = _tree_settings(base) if base is not None else None
     try:
         shutdown = Shutdown()  # a one-shot run stops on Ctrl-C by KeyboardInterrupt
         calls = CallCounter()
         reconciler = Reconciler(_connect(aws, shutdown, observe=calls), shutdown)
         settings = settings_.resolve(result.settings, overrides)
         plan = plan_with_progress(reconciler, calls, result.state, settings, warnings(result.problems))
+        if base_settings is not None:
+            plan.settings_changes = settings_.changes(base_settings, settings_.resolve(result.settings))
         if dry_run or plan.blocked or not plan.has_changes or settings.suspend:
             click.echo(_render(plan, output))
             if settings.suspend and not dry_run and output == "text":
@@ -707,7 +795,11 @@ def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key
 @click.option("--to", "target", type=click.Choice(["gateway-api"]), required=True, help="What to convert to.")
 @output_dir_option
 @click.option("--gateway-class", required=True, help="gatewayClassName of every Gateway written.")
-@click.option("--namespace", help="Namespace of every object (default: one per mesh, named after it).")
+@click.option(
+    "--namespace",
+    callback=_parse_namespace,
+    help="Namespace of every object (default: one per mesh, named after it).",
+)
 @click.option(
     "--map",
     "map_file",
@@ -724,7 +816,11 @@ def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key
 @click.option("--mesh", help="Convert a live mesh instead of the manifests (read like `export`).")
 @click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
 @click.option("--report", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--strict", is_flag=True, help="Exit 1 on any loss or priority conflict (files are written).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 on any loss, priority conflict or unexplained difference (files are written).",
+)
 @click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
 @manifests_option
 @aws_options
@@ -754,11 +850,13 @@ def convert(
     are reported in pairs. Nothing is written when the input or the check fails.
     """
     from . import files
-    from .convert import gatewayapi, precedence
+    from .convert import equivalence, gatewayapi, precedence
     from .convert import report as reports
 
     assert target == "gateway-api"  # the only choice click accepts
     _configure_logs(log, "warning")
+    if crds and no_crds_check:
+        raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
     if mesh:
         live, _vanished = _read_mesh(Scope(mesh, mesh_owner), manifests, aws)
         specs = {key: resource.spec for key, resource in live.items()}
@@ -771,8 +869,8 @@ def convert(
         click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
         sys.exit(EXIT_ERROR)
     conflicts = precedence.conflicts(conversion.objects)
-    if crds and no_crds_check:
-        raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
+    checked = equivalence.check(specs, conversion, conflicts)
+    conversion.findings.extend(checked.findings())
     if not no_crds_check:
         _check_against_crds(conversion, crds)
     try:
@@ -782,10 +880,10 @@ def convert(
         sys.exit(EXIT_ERROR)
     written = [str(path) for path in paths]
     if report == "json":
-        click.echo(reports.as_json(conversion, conflicts, written))
+        click.echo(reports.as_json(conversion, conflicts, written, checked))
     else:
-        click.echo(reports.text(conversion, conflicts, written))
-    lossy = bool(conversion.losses or conflicts)
+        click.echo(reports.text(conversion, conflicts, written, checked))
+    lossy = bool(conversion.losses or conflicts or checked.unexplained)
     sys.exit(EXIT_ERROR if strict and lossy else EXIT_OK)
 
 

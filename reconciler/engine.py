@@ -9,7 +9,7 @@ from .adapter import AppMesh
 from .executor import Executor
 from .live import LiveReader, Progress
 from .outcomes import Outcome, Report
-from .plan import Plan, make_plan
+from .plan import Plan, make_plan, rescope
 from .problems import Problem
 from .resources import DesiredState, Key
 from .settings import Settings
@@ -42,12 +42,15 @@ class Reconciler:
             return settings.prune or key in desired.resources
 
         self.mesh.retrier.new_run()  # the time budget covers one run: its reads and its writes
+        same = self.reader.one_identity(desired.scopes | (settings.meshes or set()))
+        desired, settings, doubled = rescope(desired, settings, same)
         if gateways is None:
             scopes = settings.meshes if settings.meshes is not None else desired.scopes
             live = self.reader.read(scopes, want_tags, on_progress=on_progress)
         else:
+            gateways = {g._replace(scope=same.get(g.scope, g.scope)) for g in gateways}
             live = self.reader.read_gateways((g for g in gateways if settings.manages(g.scope)), want_tags)
-        return make_plan(desired, live, settings, notes, gateways)
+        return make_plan(desired, live, settings, [*doubled, *notes], gateways)
 
     def apply(self, plan: Plan, on_done: Callable[[Outcome], None] | None = None) -> Report:
         return self.executor.apply(plan, on_done)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from reconciler.sandbox import Sandbox
 
-from .conftest import ROOT, SCRIPT, appmesh_client, reconcile
+from .helpers import ROOT, SCRIPT, appmesh_client, reconcile
 
 
 def _step_five() -> list[str]:

@@ -20,7 +20,7 @@ from reconciler.live import LiveReader
 from reconciler.resources import Scope
 from reconciler.sandbox import Sandbox
 
-from .conftest import ROOT, SCRIPT, reconcile
+from .helpers import ROOT, SCRIPT, reconcile
 
 
 @pytest.mark.skipif(shutil.which("script") is None, reason="needs script(1) for a pseudo-terminal")

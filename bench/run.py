@@ -653,8 +653,9 @@ def daemon_scale(box: SandboxProcess, work: Path) -> dict[str, Any]:
     already live and owned, so the run reads and writes nothing), counted in calls, with
     the client's rate limits out of the way; at the default read rate the same reads take
     calls / 40 seconds. Reaction: an atomic rewrite of one gateway's file (one route's
-    match changed) to the first write call, less the debounce; median of seven edits,
-    each of another file. Peak RSS: the daemon's high-water mark at the end.
+    match changed) to the first write call, less the debounce; the best of seven edits,
+    each of another file (as scenario 8: on a shared machine noise only ever adds time),
+    the median beside it. Peak RSS: the daemon's high-water mark at the end.
     """
     figures: dict[int, dict[str, Any]] = {}
     for routes in DAEMON_SIZES:
@@ -672,7 +673,8 @@ def daemon_scale(box: SandboxProcess, work: Path) -> dict[str, Any]:
         "figure": "; ".join(
             f"{n // 1000}k: cold start {f['cold_calls']} calls in {f['cold_seconds']:.0f} s "
             f"({f['cold_calls'] / Limits().read_rate / 60:.1f} min at 40 reads/s), "
-            f"reaction {f['reaction'] * 1000:.0f} ms, peak RSS {f['rss_mb']:.0f} MB"
+            f"reaction {f['reaction'] * 1000:.0f} ms (median {f['median'] * 1000:.0f}), "
+            f"peak RSS {f['rss_mb']:.0f} MB"
             for n, f in figures.items()
         )
         + f"; reaction {DAEMON_SIZES[-1] // 1000}k / {DAEMON_SIZES[0] // 1000}k = {ratio:.2f}x",
@@ -703,7 +705,8 @@ def _daemon_run(box: SandboxProcess, root: Path, routes: int) -> dict[str, Any]:
         "resources": routes + routes // 100,
         "cold_calls": calls,
         "cold_seconds": cold,
-        "reaction": statistics.median(reactions),
+        "reaction": min(reactions),
+        "median": statistics.median(reactions),
         "reactions": reactions,
         "rss_mb": rss,
     }

@@ -39,7 +39,7 @@ MAX_DEPTH = 64
 MAX_NODES = 100_000
 # Bounds for the whole tree, so that no set of files costs more than the pod has
 # (bench: "hostile tree" measures the peak of a tree at these limits). The daemon holds
-# about 8 KB per resource at its peak (bench scenario 13: 230 MB at 20k routes, 110 MB
+# about 8.6 KB per resource at its peak (bench scenario 13: 242 MB at 20k routes, 112 MB
 # at 5k), so 40,000 documents keep it near 400 MB, under the pod's 512Mi with room to
 # spare; 16 MiB of the densest routes would be some 77,000 and about 700 MB.
 MAX_FILES = 5_000

@@ -557,7 +557,7 @@ def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, overri
         for key, d in loaded["BASE"].state.resources.items()
     }
     plan = make_plan(loaded["HEAD"].state, live, after, warnings(loaded["HEAD"].problems))
-    plan.settings_changes = settings_.changes(before, settings_.resolve(loaded["HEAD"].settings))
+    plan.settings_changes = settings_.differences(before, settings_.resolve(loaded["HEAD"].settings))
     click.echo(_render(plan, output))
     sys.exit(_plan_exit_code(plan, detailed_exitcode))
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import gc
 import hashlib
 import json
 import os
@@ -27,8 +26,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from . import model
+from . import mistakes, model
 from . import settings as settings_
+from .gcpause import paused_gc
 from .problems import Problem, Severity, errors
 from .resources import ROUTE, Desired, DesiredState, Key, Scope, Source
 from .yamlload import LOADER, Refused, documents
@@ -94,13 +94,8 @@ def load(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES, reuse: Reuse | Non
     ``digest`` hashes the content with paths relative to ``root``, so the same content
     published in a new git-sync worktree has the same digest.
     """
-    paused = gc.isenabled()
-    gc.disable()  # the load builds many small objects and frees none: collections there are pure cost
-    try:
+    with paused_gc():
         return _load(root, max_file_bytes, {} if reuse is None else reuse)
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _load(root: Path, max_file_bytes: int, reuse: Reuse) -> LoadResult:
@@ -409,7 +404,7 @@ def _validate(document: _Document, problems: list[Problem]) -> Desired | setting
     if manifest is None:
         return None
     spec = model.dump_spec(manifest.spec)
-    for finding in model.spec_warnings(kind.name, spec):
+    for finding in mistakes.spec_warnings(kind.name, spec):
         report(finding.message, finding.path, loc=finding.loc, severity=Severity.WARNING)
     meta = manifest.metadata
     scope = Scope(meta.mesh, meta.meshOwner or "")

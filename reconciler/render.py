@@ -94,7 +94,7 @@ def text(plan: Plan) -> str:
     changed = [s for s in plan.steps if s.actions]
     if changed:
         lines.append("The reconciler will perform the following actions:\n")
-    for step in (s for s in plan.steps if s.skipped):
+    for step in (s for s in plan.steps if s.left_alone):
         lines.append(f"  = {clean(str(step.key))} is left alone")
         lines.append(f"      # {clean(step.reason)}; from {clean(str(step.source))}\n")
     for step in changed:
@@ -160,7 +160,7 @@ def _step_json(step: Step) -> dict[str, Any]:
         "identity": step.key.as_dict(),
         "actions": [a.value for a in step.actions] or [Action.NOOP.value],
         "reason": step.reason,
-        "skipped": step.skipped,
+        "skipped": step.left_alone,
         "source": {"file": step.source.file, "document": step.source.document} if step.source else None,
         "before": state(step.before, step.tags_before),
         "after": None if Action.DELETE in step.actions else state(step.after, step.tags_after),
@@ -219,7 +219,7 @@ def markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT - COMMENT_MARGIN) -> 
         _Section(
             "left-alone resource(s)",
             "**Left alone**",
-            [f"- {code(str(s.key))}: {code(s.reason)}" for s in plan.steps if s.skipped],
+            [f"- {code(str(s.key))}: {code(s.reason)}" for s in plan.steps if s.left_alone],
         ),
         _Section("change(s)", "**Changes**", [_details(s) for s in _by_importance(plan)]),
         _Section("warning(s)", "**Warnings**", [f"- ⚠️ {code(str(p))}" for p in warnings_]),

@@ -185,7 +185,7 @@ def _scopes(refs: list[str]) -> frozenset[Scope]:
     return frozenset(parse_scope(ref) for ref in refs)
 
 
-def changes(before: Settings, after: Settings) -> list[tuple[str, Any, Any]]:
+def differences(before: Settings, after: Settings) -> list[tuple[str, Any, Any]]:
     """Settings whose value differs, as ``(document field, before, after)``: a diff shows them."""
     return [
         (name, before.json_value(attr), after.json_value(attr))

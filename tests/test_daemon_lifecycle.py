@@ -91,11 +91,11 @@ def test_not_ready_while_runs_fail_and_ready_again_once_they_succeed(
     tree = write_tree(tmp_path / "m", {"m.yaml": [gateway()]})
     daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300", "--max-attempts", "2")
     eventually(lambda: daemon.get("/readyz")[0] == 200)
-    sandbox.realism.unavailable = 1.0
+    sandbox.control.realism(unavailable=1.0)
     write_tree(tree, {"m.yaml": [gateway(), route()]})
     eventually(lambda: json.loads(daemon.get("/readyz")[1]).get("reason") == "the last reconcile failed")
     assert "ServiceUnavailable" in json.loads(daemon.get("/readyz")[1])["error"]
-    sandbox.realism.unavailable = 0.0
+    sandbox.control.realism(unavailable=0.0)
     eventually(lambda: daemon.get("/readyz")[0] == 200, timeout=30)
     assert _runs(daemon, "retry") >= 1
     assert daemon.stop() == 0

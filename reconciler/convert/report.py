@@ -9,12 +9,12 @@ import click
 
 from .. import render
 from .gatewayapi import Conversion, Finding, FindingKind
-from .precedence import Conflict, Verdict
+from .precedence import PriorityConflict, Verdict
 
 FORMAT_VERSION = "1.0"
 
 
-def text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) -> str:
+def text(conversion: Conversion, conflicts: list[PriorityConflict], written: list[str]) -> str:
     """Per resource, every field that did not carry over; then the precedence conflicts."""
     lines = [f"wrote {render.clean(path)}" for path in written]
     by_resource: dict[str, list[Finding]] = {}
@@ -48,7 +48,7 @@ def text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) 
     return "\n".join(lines).lstrip("\n")
 
 
-def as_json(conversion: Conversion, conflicts: list[Conflict], written: list[str]) -> str:
+def as_json(conversion: Conversion, conflicts: list[PriorityConflict], written: list[str]) -> str:
     document = {
         "format_version": FORMAT_VERSION,
         "to": "gateway-api/v1",

@@ -412,7 +412,7 @@ def _resources(plan: Plan, report: Report | None) -> list[dict[str, Any]]:
     out = []
     for step in plan.steps:
         outcome = outcomes.get(step.key)
-        if step.skipped:
+        if step.left_alone:
             action = "skipped"
         elif outcome is not None:
             action = f"{outcome.action.value} {outcome.status.value}"

@@ -303,7 +303,7 @@ from pathlib import Path
 from reconciler import loader
 result = loader.load(Path(sys.argv[1]))
 print(json.dumps({"resources": len(result.state.resources), "errors": len([p for p in result.problems
-                  if p.severity.value == "error"]),
+                  if p.severity.value == "error"]), "problems": len(result.problems),
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 POD_MEMORY_LIMIT_MB = 512  # deploy/kubernetes/base/deployment.yaml
@@ -409,6 +409,52 @@ def offline_curve(work: Path) -> dict[str, Any]:
         and fifty_k["validate"] <= 6
         and every_file <= 2 * five_k["validate"],
         "values": {"validate": figures, "diff_one_file": one_file, "diff_every_file": every_file},
+    }
+
+
+def _unknown_keys_file(path: Path, keys: int) -> None:
+    """One gateway whose spec holds ``keys`` unknown keys: one problem each, all in one mapping."""
+    head = (
+        "apiVersion: appmesh.reconciler/v1\nkind: VirtualGateway\nmetadata: {name: gw, mesh: apps}\n"
+        "spec:\n  listeners: [{portMapping: {port: 80, protocol: http2}}]\n"
+    )
+    path.write_text(head + "".join(f"  unknownKey{i:05}: 1\n" for i in range(keys)))
+
+
+def hostile_bounds(work: Path) -> dict[str, Any]:
+    """validate of 16 identical maximal files, and of one document of 49,000 unknown keys, to the floor."""
+    identical, keys = work / "identical", work / "keys"
+    identical.mkdir()
+    keys.mkdir()
+    _maximal_file(identical / "f00.yaml", 0)
+    for i in range(1, loader.MAX_TREE_BYTES // loader.MAX_FILE_BYTES):
+        shutil.copyfile(identical / "f00.yaml", identical / f"f{i:02}.yaml")
+    _unknown_keys_file(keys / "keys.yaml", 49_000)
+    figures = {}
+    for name, root in (("identical", identical), ("keys", keys)):
+        ours = _best_run(command("validate", "-f", str(root)))
+        floor = _best_run([sys.executable, "-c", FLOOR, str(root)])
+        done = subprocess.run(
+            [sys.executable, "-c", VALIDATE_PEAK, str(root)], capture_output=True, text=True, check=True
+        )
+        figures[name] = {"validate": ours, "floor": floor, "ratio": ours / floor, **json.loads(done.stdout)}
+    same, many = figures["identical"], figures["keys"]
+    return {
+        "scenario": "12. hostile bounds: validate of 16 identical 1 MiB files; one document of 49,000 "
+        "unknown keys",
+        "figure": f"identical {same['validate']:.2f} s ({same['ratio']:.2f}x), {same['problems']} problems "
+        f"shown, {same['rss_mb']:.0f} MB; keys {many['validate']:.2f} s ({many['ratio']:.2f}x), "
+        f"{many['problems']} problems shown, {many['rss_mb']:.0f} MB",
+        "baseline": f"CSafeLoader floor: identical {same['floor']:.2f} s, keys {many['floor']:.2f} s; "
+        f"pod memory limit {POD_MEMORY_LIMIT_MB} MiB",
+        "target": f"each <= 3x its floor, <= {loader.MAX_PROBLEMS + 1} problems, RSS <= 50% of the pod limit",
+        "met": all(
+            f["ratio"] <= 3
+            and f["problems"] <= loader.MAX_PROBLEMS + 1
+            and f["rss_mb"] <= POD_MEMORY_LIMIT_MB / 2
+            for f in figures.values()
+        ),
+        "values": figures,
     }
 
 
@@ -588,9 +634,22 @@ def _wait(condition: Any) -> Any:
     return eventually(condition, timeout=60, interval=0.02)
 
 
+def _bounds_alone() -> None:
+    """`run.py bounds`: scenario 12 alone (offline, no sandbox), printed, results.json untouched."""
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        row = hostile_bounds(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"| {row['scenario']} | {row['figure']} | {row['baseline']} | {row['target']} | {row['met']} |")
+
+
 def main() -> None:
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION=REGION)
     logs.configure("warning")
+    if sys.argv[1:] == ["bounds"]:
+        _bounds_alone()
+        return
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     box = SandboxProcess()
     try:
@@ -604,6 +663,7 @@ def main() -> None:
             watch_latency(box, work),
             hostile_tree_memory(work),
             offline_curve(work),
+            hostile_bounds(work),
             apply_cpu(box, work),
             scheduling(work),
         ]

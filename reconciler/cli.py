@@ -75,6 +75,8 @@ def option_group(
     names = _param_names(options)
 
     def decorate(fn: F) -> F:
+        """The command with the group's options, receiving the built object instead of the flags."""
+
         def command(*args: Any, **kwargs: Any) -> Any:
             given = {name: kwargs.pop(name) for name in names}
             built = build(kwargs.pop(keyword), **given) if keyword in kwargs else build(**given)

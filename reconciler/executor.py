@@ -241,6 +241,7 @@ class _Graph:
 
     @classmethod
     def of(cls, steps: Mapping[Key, Step]) -> _Graph:
+        """The graph of a plan's steps: a gateway created before its routes, deleted after them."""
         graph = cls({}, dict.fromkeys(steps, 0))
         for key, step in steps.items():
             parent = key.parent

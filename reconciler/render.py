@@ -90,6 +90,7 @@ def settings_lines(plan: Plan) -> list[str]:
 
 
 def text(plan: Plan) -> str:
+    """The plan for a person: each change with its fields, what is left alone, warnings, a summary."""
     lines: list[str] = []
     changed = [s for s in plan.steps if s.actions]
     if changed:
@@ -289,6 +290,7 @@ def _fit(head: str, sections: list[_Section], footer: str, limit: int) -> str:
 
 
 def report_text(report: Report) -> str:
+    """What an apply did: every step that did not complete, then the summary line."""
     lines = []
     for outcome in report.outcomes:
         if outcome.status is not Status.DONE:
@@ -307,6 +309,7 @@ def report_text(report: Report) -> str:
 
 
 def apply_json(plan: Plan, report: Report) -> str:
+    """The plan's JSON document with what the apply did to each step under ``apply``."""
     document = _document(plan)
     document["apply"] = {
         "ok": report.ok,

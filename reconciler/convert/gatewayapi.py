@@ -427,6 +427,7 @@ class _RouteConverter:
         self.findings.append(Finding(self.key.address, at, what, instead, kind))
 
     def convert(self, gateway: model.VirtualGatewaySpec) -> list[Converted]:
+        """The route as an HTTPRoute or GRPCRoute on ``gateway``'s listeners, with its findings recorded."""
         route = _route_body(self.spec)
         kind = "GRPCRoute" if isinstance(route, model.GrpcGatewayRoute) else "HTTPRoute"
         try:

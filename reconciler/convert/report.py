@@ -49,6 +49,7 @@ def text(conversion: Conversion, conflicts: list[PriorityConflict], written: lis
 
 
 def as_json(conversion: Conversion, conflicts: list[PriorityConflict], written: list[str]) -> str:
+    """The loss report as one JSON document: objects, findings, priority conflicts, files written."""
     document = {
         "format_version": FORMAT_VERSION,
         "to": "gateway-api/v1",

@@ -40,6 +40,7 @@ class Sandbox:
         return Control(self.endpoint)
 
     def start(self) -> Sandbox:
+        """Serve moto behind the realism layer in a daemon thread, answering only its own Host."""
         try:
             from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
                 DomainDispatcherApplication,

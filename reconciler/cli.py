@@ -106,6 +106,12 @@ def _usage_errors_exit_1() -> Iterator[None]:
 @click.version_option(package_name="appmesh-gateway-reconciler")
 @manifests_option
 @click.option("--dry-run", is_flag=True, help="Read live state and print the plan; change nothing.")
+@click.option(
+    "--base-manifests",
+    type=click.Path(path_type=Path, exists=True),
+    help="--dry-run of a pull request: the base branch's tree. A change of its settings is shown, "
+    "a change of owner, meshes or prune first of all.",
+)
 @output_option("text", "json", "markdown")
 @plan_meaning_options
 @detailed_exitcode_option
@@ -125,6 +131,7 @@ def main(
     *,
     manifests: Path,
     dry_run: bool,
+    base_manifests: Path | None,
     output: str,
     detailed_exitcode: bool,
     watch: bool,
@@ -143,11 +150,19 @@ def main(
         return
     if watch and dry_run:
         raise click.UsageError("--watch applies changes; use --dry-run without --watch")
+    if base_manifests is not None and not dry_run:
+        raise click.UsageError("--base-manifests is for a preview: use it with --dry-run")
     _configure_logs(log, "info" if watch else "warning")
     if not watch:
         sys.exit(
             _reconcile_once(
-                manifests, overrides, aws, output=output, dry_run=dry_run, detailed=detailed_exitcode
+                manifests,
+                overrides,
+                aws,
+                output=output,
+                dry_run=dry_run,
+                detailed=detailed_exitcode,
+                base=base_manifests,
             )
         )
     from .daemon import app
@@ -165,7 +180,14 @@ def _connect(aws: AwsOptions, shutdown: Shutdown) -> AppMesh:
 
 
 def _reconcile_once(
-    manifests: Path, overrides: Overrides, aws: AwsOptions, *, output: str, dry_run: bool, detailed: bool
+    manifests: Path,
+    overrides: Overrides,
+    aws: AwsOptions,
+    *,
+    output: str,
+    dry_run: bool,
+    detailed: bool,
+    base: Path | None = None,
 ) -> int:
     """Plan, then apply unless this is a dry run; the exit status (PRODUCT.md §2)."""
     try:
@@ -178,11 +200,14 @@ def _reconcile_once(
         return EXIT_ERROR
     from .engine import Reconciler
 
+    base_settings = _tree_settings(base) if base is not None else None
     try:
         shutdown = Shutdown()  # a one-shot run stops on Ctrl-C by KeyboardInterrupt
         reconciler = Reconciler(_connect(aws, shutdown), shutdown)
         settings = settings_.resolve(result.settings, overrides)
         plan = reconciler.plan(result.state, settings, warnings(result.problems))
+        if base_settings is not None:
+            plan.settings_changes = settings_.differences(base_settings, settings_.resolve(result.settings))
         if dry_run or plan.blocked or not plan.has_changes or settings.suspend:
             click.echo(_render(plan, output))
             if settings.suspend and not dry_run and output == "text":
@@ -326,7 +351,11 @@ def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key
 @click.option("--mesh", help="Convert a live mesh instead of the manifests (read like `export`).")
 @click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
 @click.option("--report", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--strict", is_flag=True, help="Exit 1 on any loss or priority conflict (files are written).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 on any loss, priority conflict or unexplained difference (files are written).",
+)
 @click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
 @manifests_option
 @aws_options
@@ -356,7 +385,7 @@ def convert(
     are reported in pairs. Nothing is written when the input or the check fails.
     """
     from . import files
-    from .convert import gatewayapi, precedence
+    from .convert import equivalence, gatewayapi, precedence
     from .convert import report as reports
 
     assert target == "gateway-api"  # the only choice click accepts
@@ -375,6 +404,8 @@ def convert(
         click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
         sys.exit(EXIT_ERROR)
     conflicts = precedence.conflicts(conversion.objects)
+    checked = equivalence.check(specs, conversion, conflicts)
+    conversion.findings.extend(checked.findings())
     if not no_crds_check:
         _check_against_crds(conversion, crds)
     try:
@@ -384,10 +415,10 @@ def convert(
         sys.exit(EXIT_ERROR)
     written = [str(path) for path in paths]
     if report == "json":
-        click.echo(reports.as_json(conversion, conflicts, written))
+        click.echo(reports.as_json(conversion, conflicts, written, checked))
     else:
-        click.echo(reports.text(conversion, conflicts, written))
-    lossy = bool(conversion.losses or conflicts)
+        click.echo(reports.text(conversion, conflicts, written, checked))
+    lossy = bool(conversion.losses or conflicts or checked.unexplained)
     sys.exit(EXIT_ERROR if strict and lossy else EXIT_OK)
 
 

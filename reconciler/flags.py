@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -93,6 +94,8 @@ def _parse_scopes(_: Any, __: Any, values: tuple[str, ...]) -> frozenset[Scope] 
 
 
 def _parse_owner(_: Any, __: Any, value: str | None) -> str | None:
+    if value is None and os.environ.get("RECONCILE_OWNER") == "":  # click reads an empty one as unset
+        raise click.BadParameter("RECONCILE_OWNER is set but empty: the owner would not be pinned")
     if value is not None and not re.fullmatch(settings_.OWNER_PATTERN, value):
         raise click.BadParameter(f"{value!r}: 1-256 of letters, digits and _.:/=+-@ (an unset variable?)")
     return value
@@ -136,9 +139,12 @@ plan_meaning_options = option_group(
     Overrides,
     click.option(
         "--owner",
+        envvar="RECONCILE_OWNER",
+        show_envvar=True,
         callback=_parse_owner,
-        help=f"Value of the {model.OWNER_TAG} tag that marks resources this reconciler "
-        f"manages. Setting: owner (default {_DEFAULTS.owner!r}).",
+        help=f"Pin the owner: the value of the {model.OWNER_TAG} tag that marks the resources "
+        "this instance may touch. A tree whose settings name another owner is an error. "
+        f"Without it: setting owner (default {_DEFAULTS.owner!r}).",
     ),
     click.option(
         "--prune/--no-prune",
@@ -171,7 +177,7 @@ plan_meaning_options = option_group(
         "Setting: meshes (default: the meshes the manifests name).",
     ),
 )
-"""Flags that override the tree's kind: Settings for one run (PRODUCT.md §6)."""
+"""Flags that override the tree's kind: Settings for one run (PRODUCT.md §6); --owner pins instead."""
 
 
 def _with_timing(overrides: Overrides, resync_interval: float | None, debounce: float | None) -> Overrides:

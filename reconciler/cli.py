@@ -590,7 +590,7 @@ def convert(*, target: str, output_dir: Path, mesh: str | None, mesh_owner: str,
     are reported in pairs. Nothing is written when the input or the check fails.
     """
     from . import files
-    from .convert import gatewayapi, precedence, report
+    from .convert import gatewayapi, precedence, report, targets
 
     assert target == "gateway-api"  # the only choice click accepts
     _configure_logs(params["log_level"] or "warning", params["log_format"])
@@ -604,7 +604,8 @@ def convert(*, target: str, output_dir: Path, mesh: str | None, mesh_owner: str,
     options = gatewayapi.Options(
         params["gateway_class"], params["namespace"], _conversion_map(params["map_file"])
     )
-    conversion = gatewayapi.convert(specs, options)
+    fitted = targets.fit(gatewayapi.convert(specs, options), specs, targets.profile("standard"))
+    conversion = fitted.conversion
     conflicts = precedence.conflicts(conversion.objects)
     if params["crds"]:
         _check_against_crds(conversion, params["crds"])
@@ -617,9 +618,9 @@ def convert(*, target: str, output_dir: Path, mesh: str | None, mesh_owner: str,
         sys.exit(EXIT_ERROR)
     written = [str(path) for path in paths]
     if params["report"] == "json":
-        click.echo(report.as_json(conversion, conflicts, written))
+        click.echo(report.as_json(fitted, conflicts, written))
     else:
-        click.echo(report.text(conversion, conflicts, written))
+        click.echo(report.text(fitted, conflicts, written))
     lossy = bool(conversion.losses or conflicts)
     sys.exit(EXIT_ERROR if params["strict"] and lossy else EXIT_OK)
 

@@ -18,6 +18,10 @@ from reconciler.sandbox import Realism, Sandbox
 REGION = "us-east-1"
 SCRIPT = Path(sys.executable).parent / "reconcile"
 ROOT = Path(__file__).parent.parent
+CORPUS = Path(__file__).parent / "corpus"
+# The Gateway API v1.6.1 CRDs (Apache-2.0) are not in this repository: CI has them beside
+# the checkout, in ../shared/gateway-api; elsewhere point GATEWAY_API_CRDS at a copy.
+CRDS = Path(os.environ.get("GATEWAY_API_CRDS", ROOT.parent / "shared" / "gateway-api"))
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +35,21 @@ def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+@pytest.fixture(scope="session")
+def crds() -> Path:
+    if not (CRDS / "httproutes.yaml").is_file():
+        pytest.skip(f"no Gateway API CRDs at {CRDS} (set GATEWAY_API_CRDS)")
+    return CRDS
+
+
+@pytest.fixture(scope="session")
+def schemas(crds: Path) -> Any:
+    """The CRDs' schemas and CEL rules, as ``crdcheck`` checks them."""
+    from reconciler.convert import crdcheck
+
+    return crdcheck.Schemas.load(crds)
 
 
 @pytest.fixture

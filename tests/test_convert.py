@@ -5,7 +5,6 @@ field that did not carry over and every priority order Gateway API would not kee
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +16,8 @@ from reconciler.convert import crdcheck, gatewayapi, precedence
 from reconciler.resources import Key, Scope
 from reconciler.sandbox import Sandbox
 
-from .conftest import ROOT, reconcile
+from .conftest import CORPUS, ROOT, reconcile
 from .helpers import gateway, route, write_tree
-
-# The Gateway API v1.6.1 CRDs (Apache-2.0) are not in this repository: CI has them beside
-# the checkout, in ../shared/gateway-api; elsewhere point GATEWAY_API_CRDS at a copy.
-CRDS = Path(os.environ.get("GATEWAY_API_CRDS", ROOT.parent / "shared" / "gateway-api"))
-CORPUS = Path(__file__).parent / "corpus"
-
-
-@pytest.fixture(scope="session")
-def crds() -> Path:
-    if not (CRDS / "httproutes.yaml").is_file():
-        pytest.skip(f"no Gateway API CRDs at {CRDS} (set GATEWAY_API_CRDS)")
-    return CRDS
-
-
-@pytest.fixture(scope="session")
-def schemas(crds: Path) -> crdcheck.Schemas:
-    return crdcheck.Schemas.load(crds)
 
 
 def _convert(
@@ -73,12 +55,12 @@ def test_a_header_invert_and_a_range_match_are_reported_with_both_field_paths() 
     # terraform-provider-aws's _http2RouteUpdated acceptance configuration (tests/corpus)
     conversion = _convert(CORPUS / "terraform-provider-aws-gateway-routes.yaml")
     found = {
-        (f.field, f.severity)
+        (f.field, f.kind)
         for f in conversion.findings
         if f.resource == "tf-acc-test/tf-acc-http2-vg/http2-headers"
     }
-    assert ("spec.http2Route.match.headers[0].invert", gatewayapi.Severity.LOSS) in found
-    assert ("spec.http2Route.match.headers[1].match.range", gatewayapi.Severity.LOSS) in found
+    assert ("spec.http2Route.match.headers[0].invert", gatewayapi.FindingKind.LOSS) in found
+    assert ("spec.http2Route.match.headers[1].match.range", gatewayapi.FindingKind.LOSS) in found
     rule = _objects(conversion, "HTTPRoute")["http2-headers"]["spec"]["rules"][0]
     assert "headers" not in rule["matches"][0]  # both dropped, as the report says
 
@@ -139,7 +121,7 @@ def test_grpc_hostname_rewrite_and_tls_sources_are_losses(tmp_path: Path) -> Non
     )
     ingress = _convert(ROOT / "manifests")
     acm = [f for f in ingress.findings if f.field == "spec.listeners[0].tls.certificate.acm"]
-    assert [f.severity for f in acm] == [gatewayapi.Severity.LOSS]
+    assert [f.kind for f in acm] == [gatewayapi.FindingKind.LOSS]
     tls = _objects(ingress, "Gateway")["ingress-gw"]["spec"]["listeners"][0]["tls"]
     assert tls == {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "ingress-gw-443-tls"}]}
 
@@ -255,9 +237,11 @@ def test_convert_writes_files_reports_json_and_strict_fails_on_losses(tmp_path: 
     )  # fmt: skip
     assert done.returncode == 1, done.stderr  # the corpus has losses
     report = json.loads(done.stdout)
-    assert report["format_version"] == "1.0"
+    assert report["format_version"] == "1.1"
+    assert report["target"]["name"] == "standard"
     assert len(report["objects"]) == 27
-    assert {"resource", "field", "severity", "what", "instead"} <= set(report["findings"][0])
+    keys = {"resource", "field", "kind", "severity", "what", "instead", "sources"}
+    assert keys <= set(report["findings"][0])
     written = {str(p.relative_to(out)) for p in out.rglob("*.yaml")}
     assert "tf-acc-test/tf-acc-http2-vg.yaml" in written
     docs = list(yaml.safe_load_all((out / "tf-acc-test" / "tf-acc-http2-vg.yaml").read_text()))

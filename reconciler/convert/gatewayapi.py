@@ -45,9 +45,13 @@ _CLUSTER_SERVICE = re.compile(rf"(?P<name>{_LABEL})\.(?P<namespace>{_LABEL})\.sv
 _NOT_IN_NAMES = re.compile(r"[^a-z0-9.-]+")
 
 
-class Severity(StrEnum):
+class FindingKind(StrEnum):
     LOSS = "loss"  # App Mesh behaviour the output does not carry
     ASSUMED = "assumed"  # a value the output needs and the input does not give
+    REJECTED = "rejected"  # the target implementation refuses the route or rule
+    IGNORED = "ignored"  # the target accepts the field without effect
+    DIFFERS = "differs"  # the target programs the field with another meaning
+    UNEXPLAINED = "unexplained"  # a difference in behaviour no other finding explains
 
 
 @dataclass(frozen=True)
@@ -58,15 +62,18 @@ class Finding:
     field: str  # path in the App Mesh manifest, from ``spec``
     what: str  # what App Mesh did
     instead: str  # what the Gateway API output does
-    severity: Severity = Severity.LOSS
+    kind: FindingKind = FindingKind.LOSS
+    sources: tuple[str, ...] = ()  # where a target's behaviour is stated (target findings)
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "resource": self.resource,
             "field": self.field,
-            "severity": str(self.severity),
+            "kind": str(self.kind),
+            "severity": str(self.kind),  # the key before `kind`, kept for existing readers
             "what": self.what,
             "instead": self.instead,
+            "sources": list(self.sources),
         }
 
 
@@ -135,7 +142,7 @@ class Conversion:
 
     @property
     def losses(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity is Severity.LOSS]
+        return [f for f in self.findings if f.kind is FindingKind.LOSS]
 
     def files(self, directory: Path) -> dict[Path, list[dict[str, Any]]]:
         """``<dir>/<namespace>/<gateway>.yaml``: a Gateway, then its routes and grants."""
@@ -238,8 +245,8 @@ def listener_name(mapping: model.VirtualGatewayPortMapping) -> str:
 def _gateway(
     key: Key, spec: model.VirtualGatewaySpec, names: _Names, options: Options, findings: list[Finding]
 ) -> Converted:
-    def lost(path: str, what: str, instead: str, severity: Severity = Severity.LOSS) -> None:
-        findings.append(Finding(key.address, path, what, instead, severity))
+    def lost(path: str, what: str, instead: str, kind: FindingKind = FindingKind.LOSS) -> None:
+        findings.append(Finding(key.address, path, what, instead, kind))
 
     listeners = []
     for i, listener in enumerate(spec.listeners):
@@ -298,12 +305,12 @@ def _certificate_secret(
     mapped = options.mapping.certificates.get(source)
     if mapped is not None:
         return mapped
-    severity = Severity.ASSUMED if certificate.file is not None else Severity.LOSS
+    kind = FindingKind.ASSUMED if certificate.file is not None else FindingKind.LOSS
     lost(
         path,
         f"{kind} ({source})",
         f"certificateRefs names Secret {fallback}: create it, or map the certificate",
-        severity,
+        kind,
     )
     return fallback
 
@@ -323,8 +330,8 @@ class _RouteConverter:
             "grpcRoute" if spec.grpcRoute else ("http2Route" if spec.http2Route else "httpRoute")
         )
 
-    def lost(self, path: str, what: str, instead: str, severity: Severity = Severity.LOSS) -> None:
-        self.findings.append(Finding(self.key.address, f"spec.{self.member}.{path}", what, instead, severity))
+    def lost(self, path: str, what: str, instead: str, kind: FindingKind = FindingKind.LOSS) -> None:
+        self.findings.append(Finding(self.key.address, f"spec.{self.member}.{path}", what, instead, kind))
 
     def convert(self, gateway: model.VirtualGatewaySpec) -> list[Converted]:
         grpc = self.spec.grpcRoute
@@ -597,7 +604,7 @@ class _RouteConverter:
                 "action.target.virtualService.virtualServiceName",
                 f"virtual service {virtual!r}",
                 f"Service {namespace}/{name}: map the virtual service to its Service",
-                Severity.ASSUMED,
+                FindingKind.ASSUMED,
             )
         if port is None:
             port = DEFAULT_PORT
@@ -605,7 +612,7 @@ class _RouteConverter:
                 "action.target.port",
                 "the port of the virtual service's provider",
                 f"port {DEFAULT_PORT}: map the Service's port",
-                Severity.ASSUMED,
+                FindingKind.ASSUMED,
             )
         backend: dict[str, Any] = {"name": name, "port": port}
         if namespace == here:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from .. import render
-from .gatewayapi import Conversion, Finding, Severity
+from .gatewayapi import Finding, FindingKind
 from .precedence import Conflict
+from .targets import Fitted
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
+
+_COLOUR = {FindingKind.ASSUMED: "yellow", FindingKind.IGNORED: "yellow", FindingKind.DIFFERS: "magenta"}
 
 
-def text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) -> str:
+def text(fitted: Fitted, conflicts: list[Conflict], written: list[str]) -> str:
     """Per resource, every field that did not carry over; then the precedence conflicts."""
+    conversion = fitted.conversion
     lines = [f"wrote {render.clean(path)}" for path in written]
     by_resource: dict[str, list[Finding]] = {}
     for finding in conversion.findings:
@@ -22,10 +27,12 @@ def text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) 
     for resource, findings in sorted(by_resource.items()):
         lines.append(f"\n{render.clean(resource)}")
         for f in findings:
-            colour = "red" if f.severity is Severity.LOSS else "yellow"
-            lines.append(click.style(f"  {f.severity.value:7} {render.clean(f.field)}", fg=colour))
-            lines.append(render.clean(f"          App Mesh: {f.what}"))
-            lines.append(render.clean(f"          instead:  {f.instead}"))
+            lines.append(
+                click.style(f"  {f.kind.value:8} {render.clean(f.field)}", fg=_COLOUR.get(f.kind, "red"))
+            )
+            lines.append(render.clean(f"           App Mesh: {f.what}"))
+            lines.append(render.clean(f"           instead:  {f.instead}"))
+            lines.extend(render.clean(f"           source:   {s}") for s in f.sources)
     if conflicts:
         lines.append("\nPriority order Gateway API does not keep:")
     for c in conflicts:
@@ -35,25 +42,60 @@ def text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) 
             )
         )
         lines.append(render.clean(f"          {c.why}"))
-    losses = len(conversion.losses)
-    lines.append(
-        f"\nConverted {len(conversion.objects)} object(s): {losses} loss(es), "
-        f"{len(conversion.findings) - losses} assumption(s), "
-        f"{len(conflicts)} priority conflict(s)."
-    )
+        resolution = fitted.resolution(c)
+        if resolution:
+            lines.append(render.clean(f"          on {fitted.profile.name}: {resolution}"))
+    lines.extend(_notes(fitted))
+    lines.append(_summary(fitted, conflicts))
     return "\n".join(lines).lstrip("\n")
 
 
-def as_json(conversion: Conversion, conflicts: list[Conflict], written: list[str]) -> str:
+def _notes(fitted: Fitted) -> list[str]:
+    if not fitted.profile.notes:
+        return []
+    lines = [f"\nOn {fitted.profile.name}:"]
+    for note in fitted.profile.notes:
+        lines.append(f"  - {note.text}")
+        lines.extend(f"    source: {s}" for s in note.sources)
+    return lines
+
+
+def _summary(fitted: Fitted, conflicts: list[Conflict]) -> str:
+    conversion = fitted.conversion
+    count = {kind: sum(f.kind is kind for f in conversion.findings) for kind in FindingKind}
+    target = ""
+    if fitted.profile.behaviours:
+        target = (
+            f"on {fitted.profile.name} {fitted.profile.version}: {count[FindingKind.REJECTED]} rejected, "
+            f"{count[FindingKind.IGNORED]} ignored, {count[FindingKind.DIFFERS]} read differently, "
+        )
+    return (
+        f"\nConverted {len(conversion.objects)} object(s): {count[FindingKind.LOSS]} loss(es), "
+        f"{count[FindingKind.ASSUMED]} assumption(s), {target}"
+        f"{len(conflicts)} priority conflict(s)."
+    )
+
+
+def as_json(fitted: Fitted, conflicts: list[Conflict], written: list[str]) -> str:
+    conversion = fitted.conversion
     document = {
         "format_version": FORMAT_VERSION,
         "to": "gateway-api/v1",
+        "target": fitted.as_dict(),
         "objects": [
             {"kind": o.kind, "namespace": o.namespace, "name": o.name, "from": o.source.address}
             for o in conversion.objects
         ],
         "files": written,
         "findings": [f.as_dict() for f in conversion.findings],
-        "priorityConflicts": [c.as_dict() for c in conflicts],
+        "priorityConflicts": [_conflict(fitted, c) for c in conflicts],
     }
     return json.dumps(document, indent=2)
+
+
+def _conflict(fitted: Fitted, conflict: Conflict) -> dict[str, Any]:
+    out: dict[str, Any] = dict(conflict.as_dict())
+    resolution = fitted.resolution(conflict)
+    if resolution and fitted.profile.listOrder:
+        out["resolution"] = {"how": resolution, "sources": list(fitted.profile.listOrder.sources)}
+    return out

@@ -1,0 +1,97 @@
+"""``reconcile convert --target T``: the conversion fitted to the implementation that will run it.
+
+The spec's answer is the conversion itself (target ``standard``). A target adds what its
+profile says happens to the written fields (``rejected``, ``ignored``, ``differs``, each with
+its sources) to the conversion's own findings, never replacing them; a target that evaluates
+rules in list order gets its routes merged in App Mesh order; a target with a list-order
+option says how to keep a priority order the spec's precedence would not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ...resources import Key
+from ..gatewayapi import Conversion, Converted
+from ..precedence import Conflict
+from . import check, listorder
+from .profiles import Feature, Profile, RuleOrder, TargetKind, all_profiles, profile
+
+__all__ = ["Fitted", "Profile", "all_profiles", "fit", "profile"]
+
+# What a refused rule does to the route it is merged into: fails it (only list-order targets merge).
+_RULE_LEVEL = frozenset(
+    {
+        Feature.QUERY_MATCH,
+        Feature.PATH_REGEX,
+        Feature.HEADER_REGEX,
+        Feature.HEADER_COUNT,
+        Feature.HEADER_NAME_LENGTH,
+        Feature.HEADER_VALUE_LENGTH,
+        Feature.PATH_LENGTH,
+        Feature.PATH_CHARACTERS,
+        Feature.REGEX_SYNTAX,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A conversion for one target: its objects and findings, and the profile that shaped them."""
+
+    profile: Profile
+    conversion: Conversion
+
+    def resolution(self, conflict: Conflict) -> str | None:
+        """How to keep App Mesh's order for a pair the spec's precedence inverts, where the target can.
+
+        Two routes can share one route's rule list when they attach to the same listener
+        with the same hostnames; the target's list-order option then keeps their order.
+        """
+        option = self.profile.listOrder
+        if option is None or self.profile.ruleOrder is RuleOrder.LIST:
+            return None
+        routes = {o.source.address: o for o in self.conversion.objects if o.kind in check.ROUTE_KINDS}
+        winner, other = routes.get(conflict.winner), routes.get(conflict.other)
+        if winner is None or other is None or not _shareable(winner, other):
+            return None
+        return f"{option.how}; {conflict.winner} first"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.profile.name,
+            "implementation": self.profile.implementation,
+            "version": self.profile.version,
+            "ruleOrder": str(self.profile.ruleOrder),
+            "sources": self.profile.all_sources(),
+            "notes": [n.model_dump(mode="json") for n in self.profile.notes],
+        }
+
+
+def fit(conversion: Conversion, specs: Mapping[Key, Mapping[str, Any]], target: Profile) -> Fitted:
+    """``conversion`` as it will run on ``target``: findings added, routes merged where it needs."""
+    views = check.route_views(conversion.objects, specs)
+    found = check.findings(target, views, conversion.objects)
+    added = [f.finding for f in found]
+    objects = conversion.objects
+    if target.ruleOrder is RuleOrder.LIST:
+        refused = {
+            f.key
+            for f in found
+            if f.behaviour.kind is TargetKind.REJECTED and f.behaviour.feature in _RULE_LEVEL
+        }
+        objects, quota = listorder.merge(target, conversion.objects, views, refused)
+        added.extend(quota)
+    return Fitted(target, Conversion(objects, [*conversion.findings, *added]))
+
+
+def _shareable(a: Converted, b: Converted) -> bool:
+    spec_a, spec_b = a.body["spec"], b.body["spec"]
+    return (
+        a.kind == b.kind == "HTTPRoute"
+        and a.namespace == b.namespace
+        and spec_a["parentRefs"] == spec_b["parentRefs"]
+        and sorted(spec_a.get("hostnames") or []) == sorted(spec_b.get("hostnames") or [])
+    )

@@ -1,0 +1,243 @@
+"""`reconcile convert --target`: each implementation's refusals, no-ops and other readings, sourced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import loader
+from reconciler.convert import gatewayapi, precedence, targets
+from reconciler.convert.gatewayapi import FindingKind
+from reconciler.convert.targets import check, profiles
+
+from .conftest import CORPUS, ROOT
+from .helpers import gateway, route, write_tree
+
+TREES = [ROOT / "manifests", *sorted(CORPUS.glob("*.yaml"))]
+
+
+def _fit(tree: Path, target: str) -> tuple[gatewayapi.Conversion, targets.Fitted]:
+    result = loader.load(tree)
+    assert result.ok, result.problems
+    specs = {k: d.spec for k, d in result.state.resources.items()}
+    conversion = gatewayapi.convert(specs, gatewayapi.Options("gc"))
+    return conversion, targets.fit(conversion, specs, targets.profile(target))
+
+
+def _added(tree: Path, target: str) -> dict[tuple[str, str], gatewayapi.Finding]:
+    """The target's findings, by route name and field."""
+    conversion, fitted = _fit(tree, target)
+    added = fitted.conversion.findings[len(conversion.findings) :]
+    assert fitted.conversion.findings[: len(conversion.findings)] == conversion.findings  # kept, in order
+    return {(f.resource.rsplit("/", 1)[-1], f.field): f for f in added}
+
+
+def _tree(tmp_path: Path, *routes: dict[str, Any], listener: dict[str, Any] | None = None) -> Path:
+    gw = gateway()
+    if listener is not None:
+        gw["spec"]["listeners"] = [listener]
+    return write_tree(tmp_path, {"gw.yaml": [gw, *routes]})
+
+
+def _route(name: str, priority: int | None = None, **match: Any) -> dict[str, Any]:
+    doc = route(name, route_type="httpRoute")
+    doc["spec"]["httpRoute"]["match"] = match
+    if priority is not None:
+        doc["spec"]["priority"] = priority
+    return doc
+
+
+def _grpc(name: str, **match: Any) -> dict[str, Any]:
+    doc = route(name, route_type="grpcRoute")
+    doc["spec"]["grpcRoute"]["match"] = match
+    return doc
+
+
+def _sourced(finding: gatewayapi.Finding, kind: FindingKind, source: str) -> None:
+    assert finding.kind is kind, finding
+    assert any(source in s for s in finding.sources), finding.sources
+
+
+def test_every_profile_loads_with_a_source_for_each_entry_and_its_reports_claims() -> None:
+    loaded = targets.all_profiles()
+    assert [p.name for p in loaded] == list(profiles.NAMES)
+    for profile in loaded:
+        assert profile.sources
+        for entry in (*profile.behaviours, *profile.notes):
+            assert entry.sources
+            assert all(s.strip() for s in entry.sources)
+    # Extended features are read from the published reports, not transcribed
+    claims = {p.name: p.claims() for p in loaded}
+    assert claims["standard"] is None
+    envoy, ngf, alb = claims["envoy-gateway"], claims["nginx-gateway-fabric"], claims["aws-alb"]
+    assert envoy is not None
+    assert "HTTPRouteQueryParamMatching" in envoy.extended
+    assert ngf is not None
+    assert "HTTPRouteRequestTimeout" not in ngf.extended
+    assert alb is not None
+    assert alb.core["GATEWAY-HTTP"] == "partial"
+    assert "HTTPRoutePathRewrite" not in alb.extended
+    lattice = claims["vpc-lattice"]
+    assert lattice is not None
+    assert lattice.gateway_api == "v1.4.0"
+    assert lattice.extended == ()
+
+
+def test_an_entry_without_a_source_does_not_load() -> None:
+    with pytest.raises(ValueError, match="sources"):
+        profiles.Behaviour.model_validate(
+            {"feature": "query-match", "kind": "rejected", "effect": "refused", "sources": []}
+        )
+    with pytest.raises(ValueError, match="feature"):
+        profiles.Behaviour.model_validate(
+            {"feature": "telepathy", "kind": "rejected", "effect": "x", "sources": ["a page"]}
+        )
+
+
+@pytest.mark.parametrize("target", profiles.NAMES)
+@pytest.mark.parametrize("tree", TREES, ids=lambda p: p.name)
+def test_the_real_world_corpus_converts_for_every_target(tree: Path, target: str, schemas: Any) -> None:
+    conversion, fitted = _fit(tree, target)
+    for obj in fitted.conversion.objects:
+        assert schemas.check(obj.body) == [], obj.body
+    for finding in fitted.conversion.findings[len(conversion.findings) :]:
+        assert finding.kind in (FindingKind.REJECTED, FindingKind.IGNORED, FindingKind.DIFFERS)
+        assert finding.sources
+        assert finding.field.startswith("spec")
+    if target == "standard":  # the spec alone: the conversion exactly as it was
+        assert fitted.conversion.objects == conversion.objects
+        assert fitted.conversion.findings == conversion.findings
+
+
+def test_vpc_lattice_rejects_query_and_regex_path_routes_and_merges_the_rest_in_app_mesh_order(
+    tmp_path: Path,
+) -> None:
+    tree = _tree(
+        tmp_path,
+        _route("catch-all", priority=9, prefix="/"),
+        _route("api", priority=1, prefix="/api"),
+        _route("query", priority=2, prefix="/q", queryParameters=[{"name": "v", "match": {"exact": "1"}}]),
+        _route("regex", priority=3, path={"regex": "/r/[0-9]+"}),
+        _route("exact", priority=0, path={"exact": "/Health"}),
+    )
+    found = _added(tree, "vpc-lattice")
+    _sourced(found["query", "spec.httpRoute.match.queryParameters[0]"], FindingKind.REJECTED, "http-route.md")
+    _sourced(found["regex", "spec.httpRoute.match.path.regex"], FindingKind.REJECTED, "model_build_rule.go")
+    _sourced(found["exact", "spec.httpRoute.match.path.exact"], FindingKind.DIFFERS, "case-insensitive")
+    _sourced(found["api", "spec.httpRoute.action.rewrite.prefix"], FindingKind.IGNORED, "conformance-test.md")
+
+    _, fitted = _fit(tree, "vpc-lattice")
+    routes = [o for o in fitted.conversion.objects if o.kind == "HTTPRoute"]
+    assert len(routes) == 1  # one gateway, one listener, no hostname: one Lattice service
+    rules = routes[0].body["spec"]["rules"]
+    assert [r["matches"] for r in rules] == [
+        [{"path": {"type": "Exact", "value": "/Health"}}],
+        [{"path": {"type": "PathPrefix", "value": "/api"}}],
+        [{"path": {"type": "PathPrefix", "value": "/"}}],
+    ]  # App Mesh order (0, 1, 9); the refused routes are left out, one match per rule
+    annotation = routes[0].body["metadata"]["annotations"][gatewayapi.SOURCE_ANNOTATION]
+    assert annotation == "apps/gw/exact, apps/gw/api, apps/gw/catch-all"
+    assert precedence.conflicts(fitted.conversion.objects) == []  # list order, not the spec's precedence
+
+
+def test_vpc_lattice_checks_the_rules_per_listener_quota_and_grpc_listeners(tmp_path: Path) -> None:
+    many = [_route(f"r{i:02}", priority=i, prefix=f"/p{i}") for i in range(12)]
+    found = _added(_tree(tmp_path / "many", *many), "vpc-lattice")
+    over = sorted(name for name, field in found if field == "spec")
+    assert over == ["r10", "r11"]  # the default quota is 10 rules per listener
+    _sourced(found["r10", "spec"], FindingKind.REJECTED, "quotas.html")
+
+    grpc = _tree(tmp_path / "grpc", _grpc("svc", serviceName="pkg.Svc"), listener=_listener("grpc"))
+    found = _added(grpc, "vpc-lattice")
+    _sourced(found["svc", "spec.grpcRoute.match"], FindingKind.REJECTED, "grpc-route.md")
+    _sourced(found["svc", "spec.grpcRoute.match.serviceName"], FindingKind.DIFFERS, "grpc-route.md")
+
+
+def test_vpc_lattice_reads_header_values_case_insensitively(tmp_path: Path) -> None:
+    headers = [{"name": "x-user", "match": {"exact": "Alice"}}, {"name": "x-id", "match": {"exact": "42"}}]
+    found = _added(_tree(tmp_path, _route("h", prefix="/", headers=headers)), "vpc-lattice")
+    _sourced(found["h", "spec.httpRoute.match.headers[0]"], FindingKind.DIFFERS, "CaseSensitive")
+    assert ("h", "spec.httpRoute.match.headers[1]") not in found  # digits have no case
+
+
+def test_envoy_gateway_service_only_grpc_match_and_regex_outside_re2(tmp_path: Path) -> None:
+    tree = _tree(
+        tmp_path,
+        _grpc("svc", serviceName="pkg.Svc"),
+        _route("look", path={"regex": "/a(?!dmin).*"}),
+        listener=_listener("http2"),
+    )
+    found = _added(tree, "envoy-gateway")
+    _sourced(
+        found["svc", "spec.grpcRoute.match.serviceName"], FindingKind.DIFFERS, "processGRPCRouteMethodExact"
+    )
+    _sourced(found["look", "spec.httpRoute.match.path.regex"], FindingKind.REJECTED, "regex.Validate")
+
+
+def test_envoy_gateway_says_how_to_keep_a_priority_order_by_list_order(tmp_path: Path) -> None:
+    tree = _tree(
+        tmp_path, _route("short", priority=0, prefix="/a"), _route("long", priority=1, prefix="/a/b")
+    )
+    _, fitted = _fit(tree, "envoy-gateway")
+    conflicts = precedence.conflicts(fitted.conversion.objects)
+    assert [(c.winner, c.other) for c in conflicts] == [("apps/gw/short", "apps/gw/long")]
+    how = fitted.resolution(conflicts[0])
+    assert how is not None
+    assert "preserveRouteOrder: true" in how
+    assert how.endswith("apps/gw/short first")
+    _, spec_only = _fit(tree, "standard")
+    assert spec_only.resolution(conflicts[0]) is None  # the spec alone has no such option
+
+
+@pytest.mark.parametrize(
+    ("target", "pattern", "source"),
+    [
+        ("istio", "/(?=v1)", "ist0122"),
+        ("cilium", "/(a)\\1", "envoy_virtual_host.go"),
+    ],
+)
+def test_envoy_based_targets_reject_regular_expressions_re2_refuses(
+    tmp_path: Path, target: str, pattern: str, source: str
+) -> None:
+    found = _added(_tree(tmp_path, _route("re", path={"regex": pattern})), target)
+    _sourced(found["re", "spec.httpRoute.match.path.regex"], FindingKind.REJECTED, source)
+
+
+def test_nginx_gateway_fabric_refuses_regex_paths_and_service_only_grpc_matches(tmp_path: Path) -> None:
+    tree = _tree(tmp_path, _grpc("svc", serviceName="pkg.Svc"), listener=_listener("grpc"))
+    found = _added(tree, "nginx-gateway-fabric")
+    _sourced(
+        found["svc", "spec.grpcRoute.match.serviceName"], FindingKind.REJECTED, "gateway-api-compatibility"
+    )
+    found = _added(_tree(tmp_path / "re", _route("re", path={"regex": "/r/.*"})), "nginx-gateway-fabric")
+    _sourced(
+        found["re", "spec.httpRoute.match.path.regex"], FindingKind.REJECTED, "Only PathPrefix and Exact"
+    )
+
+
+def test_aws_alb_splits_header_values_on_commas_and_takes_certificates_elsewhere(tmp_path: Path) -> None:
+    headers = [
+        {"name": "x-a", "match": {"exact": "one,two"}},
+        {"name": "x-b", "match": {"exact": "one\\,two"}},
+    ]
+    found = _added(_tree(tmp_path, _route("h", prefix="/", headers=headers)), "aws-alb")
+    _sourced(found["h", "spec.httpRoute.match.headers[0]"], FindingKind.DIFFERS, "l7gateway.md")
+    assert ("h", "spec.httpRoute.match.headers[1]") not in found  # an escaped comma is one value
+    found = _added(ROOT / "manifests", "aws-alb")
+    _sourced(found["ingress-gw", "spec.listeners[0].tls.certificate"], FindingKind.IGNORED, "CertificateRefs")
+
+
+def test_re2_refuses_lookaround_backreferences_and_possessive_quantifiers() -> None:
+    assert check.not_re2("^/api/v[0-9]+(/.*)?$") is None
+    assert check.not_re2(r"\(?=literal") is None  # escaped: a literal parenthesis
+    assert check.not_re2("[(?=]x") is None  # inside a class
+    assert check.not_re2("/(?=v1)") == "a lookahead"
+    assert check.not_re2("(?<!a)b") == "a negative lookbehind"
+    assert check.not_re2(r"(a)\1") == "the backreference \\1"
+    assert check.not_re2("a++") == "a possessive quantifier"
+
+
+def _listener(protocol: str) -> dict[str, Any]:
+    return {"portMapping": {"port": 8080, "protocol": protocol}}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reconciler import loader
-from reconciler.convert import gatewayapi, precedence, targets
+from reconciler.convert import gatewayapi, precedence, report, targets
 from reconciler.convert.gatewayapi import FindingKind
 from reconciler.convert.targets import check, profiles
 
@@ -145,14 +146,29 @@ def test_vpc_lattice_rejects_query_and_regex_path_routes_and_merges_the_rest_in_
 def test_vpc_lattice_checks_the_rules_per_listener_quota_and_grpc_listeners(tmp_path: Path) -> None:
     many = [_route(f"r{i:02}", priority=i, prefix=f"/p{i}") for i in range(12)]
     found = _added(_tree(tmp_path / "many", *many), "vpc-lattice")
-    over = sorted(name for name, field in found if field == "spec")
+    over = sorted(name for name, field in found if field == "spec.httpRoute")
     assert over == ["r10", "r11"]  # the default quota is 10 rules per listener
-    _sourced(found["r10", "spec"], FindingKind.REJECTED, "quotas.html")
+    _sourced(found["r10", "spec.httpRoute"], FindingKind.REJECTED, "quotas.html")
 
     grpc = _tree(tmp_path / "grpc", _grpc("svc", serviceName="pkg.Svc"), listener=_listener("grpc"))
     found = _added(grpc, "vpc-lattice")
     _sourced(found["svc", "spec.grpcRoute.match"], FindingKind.REJECTED, "grpc-route.md")
     _sourced(found["svc", "spec.grpcRoute.match.serviceName"], FindingKind.DIFFERS, "grpc-route.md")
+
+
+def test_vpc_lattice_refuses_a_custom_domain_name_two_services_would_share(tmp_path: Path) -> None:
+    gw = gateway()
+    gw["spec"]["listeners"] = [_listener("http", 80), _listener("http", 8080)]
+    host = {"exact": "shop.example.com"}
+    routes = [
+        _route("alt", prefix="/", hostname=host, port=8080),
+        _route("plain", prefix="/", hostname=host, port=80),
+    ]
+    found = _added(write_tree(tmp_path, {"gw.yaml": [gw, *routes]}), "vpc-lattice")
+    conflicts = {name for name, field in found if field == "spec.httpRoute.match.hostname"}
+    assert conflicts == {"plain"}  # one service per listener; the first (by name) keeps the domain
+    conflict = found["plain", "spec.httpRoute.match.hostname"]
+    _sourced(conflict, FindingKind.REJECTED, "Custom domain name conflict")
 
 
 def test_vpc_lattice_reads_header_values_case_insensitively(tmp_path: Path) -> None:
@@ -239,5 +255,18 @@ def test_re2_refuses_lookaround_backreferences_and_possessive_quantifiers() -> N
     assert check.not_re2("a++") == "a possessive quantifier"
 
 
-def _listener(protocol: str) -> dict[str, Any]:
-    return {"portMapping": {"port": 8080, "protocol": protocol}}
+def test_list_targets_shows_every_profile_with_its_sources() -> None:
+    listed = report.targets_text(targets.all_profiles())
+    for name in profiles.NAMES:
+        assert f"\n{name}: " in listed or listed.startswith(f"{name}: ")
+    assert "HTTPRouteQueryParamMatching" in listed.splitlines()[2]  # the features table first
+    assert "source: aws/aws-application-networking-k8s docs/api-types/http-route.md" in listed
+    document = json.loads(report.targets_json(targets.all_profiles()))
+    by_name = {t["name"]: t for t in document["targets"]}
+    assert list(by_name) == list(profiles.NAMES)
+    assert all(b["sources"] for t in by_name.values() for b in t["behaviours"])
+    assert by_name["envoy-gateway"]["conformance"]["implementationVersion"] == "v1.9.0"
+
+
+def _listener(protocol: str, port: int = 8080) -> dict[str, Any]:
+    return {"portMapping": {"port": port, "protocol": protocol}}

@@ -10,7 +10,8 @@ import click
 from .. import render
 from .gatewayapi import Finding, FindingKind
 from .precedence import Conflict
-from .targets import Fitted
+from .targets import Fitted, Profile
+from .targets.profiles import EXTENDED_FOR_APP_MESH
 
 FORMAT_VERSION = "1.1"
 
@@ -99,3 +100,55 @@ def _conflict(fitted: Fitted, conflict: Conflict) -> dict[str, Any]:
     if resolution and fitted.profile.listOrder:
         out["resolution"] = {"how": resolution, "sources": list(fitted.profile.listOrder.sources)}
     return out
+
+
+def targets_text(profiles: list[Profile]) -> str:
+    """``--list-targets``: a table of claimed features, then each profile's behaviours with sources."""
+    lines = _feature_table(profiles)
+    for p in profiles:
+        lines += [f"{p.name}: {p.implementation} {p.version}", f"  choose it when: {p.choose}"]
+        lines.append(f"  rule order: {p.ruleOrder.value}")
+        lines.extend(f"    source: {s}" for s in p.ruleOrderSources)
+        claims = p.claims()
+        if claims is not None:
+            core = ", ".join(f"{name} {result}" for name, result in sorted(claims.core.items()))
+            lines.append(
+                f"  conformance report: {claims.report} (Gateway API {claims.gateway_api}; core: {core})"
+            )
+            lines.append(f"    Extended features claimed: {', '.join(claims.extended) or 'none'}")
+        if p.conformanceNote:
+            lines.append(f"    note: {p.conformanceNote}")
+        for b in p.behaviours:
+            limit = f" (limit {b.limit})" if b.limit is not None else ""
+            lines.append(f"  {b.kind.value:8} {b.feature.value}{limit}: {b.effect}")
+            lines.extend(f"    source: {s}" for s in b.sources)
+        if p.listOrder is not None:
+            lines.append(f"  list order: {p.listOrder.how}")
+            lines.extend(f"    source: {s}" for s in p.listOrder.sources)
+        for note in p.notes:
+            lines.append(f"  note: {note.text}")
+            lines.extend(f"    source: {s}" for s in note.sources)
+        lines.extend(f"  see: {s}" for s in p.sources)
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
+
+
+def _feature_table(profiles: list[Profile]) -> list[str]:
+    """Which target's conformance report claims each Extended feature App Mesh configurations need."""
+    claimed = {p.name: claims for p in profiles if (claims := p.claims()) is not None}
+    width = max(len(f) for f in EXTENDED_FOR_APP_MESH)
+    lines = ["Extended features claimed in each target's conformance report (yes / -):"]
+    lines.append(" " * (width + 2) + " ".join(f"{name:>{len(name)}}" for name in claimed))
+    for feature, field in EXTENDED_FOR_APP_MESH.items():
+        cells = [f"{'yes' if feature in c.extended else '-':>{len(name)}}" for name, c in claimed.items()]
+        lines.append(f"{feature:<{width}}  {' '.join(cells)}   <- {field}")
+    lines.append(
+        "(standard: the spec alone claims nothing; a feature a report does not claim was not tested there)\n"
+    )
+    return lines
+
+
+def targets_json(profiles: list[Profile]) -> str:
+    return json.dumps(
+        {"format_version": FORMAT_VERSION, "targets": [p.as_dict() for p in profiles]}, indent=2
+    )

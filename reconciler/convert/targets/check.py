@@ -51,8 +51,13 @@ class RouteView:
         rules = self.body["spec"].get("rules") or [{}]
         return list(rules[0].get("filters") or [])
 
+    @property
+    def root(self) -> str:
+        """The App Mesh route as a whole, for what concerns all of it."""
+        return f"spec.{self.member}"
+
     def at(self, path: str) -> str:
-        return f"spec.{self.member}.{path}"
+        return f"{self.root}.{path}"
 
     def header_field(self, name: str) -> str:
         """The App Mesh header (HTTP) or metadata (gRPC) entry a written header came from."""

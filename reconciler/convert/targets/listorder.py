@@ -10,7 +10,7 @@ checked on the merged route.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,11 +51,15 @@ def merge(
             kept.append(obj)
     names: set[tuple[str, str]] = set()
     findings: list[Finding] = []
+    domains: dict[tuple[str, str], Converted] = {}  # (kind, custom domain) -> the route that has it
     for group, routes in groups.items():
         ordered = sorted(routes, key=_appmesh_order)
         merged = _merged(group, ordered, names)
         kept.append(merged)
-        findings.extend(_quota(profile, merged, ordered))
+        findings.extend(_quota(profile, merged, [by_key[r.source] for r in ordered]))
+        findings.extend(
+            _domain_conflict(profile, group, merged, [by_key[r.source] for r in ordered], domains)
+        )
     return kept, findings
 
 
@@ -83,7 +87,7 @@ def _merged(group: _Group, routes: list[Converted], names: set[tuple[str, str]])
     spec: dict[str, Any] = {"parentRefs": [dict(group.parent)]}
     if group.hostnames:
         spec["hostnames"] = list(group.hostnames)
-    spec["rules"] = [rule for route in routes for rule in _one_match_each(route)]
+    spec["rules"] = [rule for route in routes for rule in _one_match_each_rule(route.body)]
     metadata = {
         "name": _name(group, names),
         "namespace": group.namespace,
@@ -93,9 +97,9 @@ def _merged(group: _Group, routes: list[Converted], names: set[tuple[str, str]])
     return Converted(first.source, body)
 
 
-def _one_match_each(route: Converted) -> Iterable[dict[str, Any]]:
-    """The route's rules, split so that each has at most one match (the target's limit)."""
-    for rule in route.body["spec"].get("rules") or [{}]:
+def _one_match_each_rule(body: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
+    """A route's rules, split so that each has at most one match (the target's limit)."""
+    for rule in body["spec"].get("rules") or [{}]:
         matches = rule.get("matches") or [None]
         for match in matches:
             single = {k: v for k, v in rule.items() if k != "matches"}
@@ -118,16 +122,39 @@ def _name(group: _Group, taken: set[tuple[str, str]]) -> str:
     return name
 
 
-def _quota(profile: Profile, merged: Converted, routes: list[Converted]) -> Iterable[Finding]:
+def _domain_conflict(
+    profile: Profile,
+    group: _Group,
+    merged: Converted,
+    routes: list[RouteView],
+    domains: dict[tuple[str, str], Converted],
+) -> Iterable[Finding]:
+    """The first hostname is the service's custom domain name; a second service cannot have it."""
+    behaviour = profile.behaviour(Feature.DOMAIN_CONFLICT)
+    if behaviour is None or not group.hostnames:
+        return
+    holder = domains.setdefault((group.kind, group.hostnames[0]), merged)
+    if holder is merged:
+        return
+    what = (
+        f"custom domain name {group.hostnames[0]!r} of {merged.kind} {merged.namespace}/{merged.name}, "
+        f"already that of {holder.namespace}/{holder.name}"
+    )
+    for view in routes:
+        yield finding(profile, behaviour, view.key, Hit(view.at("match.hostname"), what))
+
+
+def _quota(profile: Profile, merged: Converted, routes: list[RouteView]) -> Iterable[Finding]:
     behaviour = profile.behaviour(Feature.RULES_PER_LISTENER)
     if behaviour is None or behaviour.limit is None:
         return
-    origins = [route.source for route in routes for _ in _one_match_each(route)]
-    for index in range(behaviour.limit, len(origins)):
-        key = origins[index]
+    rules = merged.body["spec"]["rules"]
+    origins = [view for view in routes for _ in _one_match_each_rule(view.body)]
+    for index in range(behaviour.limit, len(rules)):
+        view = origins[index]
         hit = Hit(
-            "spec",
-            f"rule {index + 1} of {len(origins)} in {merged.kind} {merged.namespace}/{merged.name} "
+            view.root,
+            f"rule {index + 1} of {len(rules)} in {merged.kind} {merged.namespace}/{merged.name} "
             f"(default quota {behaviour.limit})",
         )
-        yield finding(profile, behaviour, key, hit)
+        yield finding(profile, behaviour, view.key, hit)

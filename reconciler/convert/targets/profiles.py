@@ -25,6 +25,18 @@ Sources = Annotated[list[Source], Field(min_length=1)]
 # The conformance profiles whose Extended features a route or gateway we write can use.
 _ROUTE_PROFILES = ("GATEWAY-HTTP", "GATEWAY-GRPC")
 
+# Extended features a converted App Mesh configuration uses or would need, with the App Mesh
+# field each stands for (the rows of ``--list-targets``' table).
+EXTENDED_FOR_APP_MESH = {
+    "HTTPRouteQueryParamMatching": "match.queryParameters",
+    "HTTPRouteMethodMatching": "match.method",
+    "HTTPRoutePathRewrite": "action.rewrite.prefix/path (and App Mesh's default prefix rewrite)",
+    "HTTPRouteHostRewrite": "action.rewrite.hostname (App Mesh sets Host by default)",
+    "HTTPRouteBackendProtocolH2C": "http2 routes and listeners",
+    "GatewayFrontendClientCertificateValidation": "listeners[].tls.validation (mutual TLS)",
+    "BackendTLSPolicy": "backendDefaults.clientPolicy.tls",
+}
+
 
 class TargetKind(StrEnum):
     """What the target does with a field it does not run as the spec says."""
@@ -57,6 +69,7 @@ class Feature(StrEnum):
     GRPC_WITHOUT_HTTPS = "grpc-without-https-listener"
     CROSS_NAMESPACE_GRANT = "cross-namespace-grant"
     RULES_PER_LISTENER = "rules-per-listener"
+    DOMAIN_CONFLICT = "custom-domain-conflict"
 
 
 class RuleOrder(StrEnum):

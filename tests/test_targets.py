@@ -245,6 +245,26 @@ def test_aws_alb_splits_header_values_on_commas_and_takes_certificates_elsewhere
     _sourced(found["ingress-gw", "spec.listeners[0].tls.certificate"], FindingKind.IGNORED, "CertificateRefs")
 
 
+def test_the_objects_as_the_target_runs_them_drop_refused_routes_and_ignored_fields(tmp_path: Path) -> None:
+    _, standard = _fit(ROOT / "manifests", "standard")
+    assert standard.as_run() == standard.conversion.objects
+
+    _, lattice = _fit(ROOT / "manifests", "vpc-lattice")
+    run = lattice.as_run()
+    assert not any(o.kind == "GRPCRoute" for o in run)  # no HTTPS listener: not programmed
+    for obj in (o for o in run if o.kind == "HTTPRoute"):
+        assert len(obj.body["spec"].get("hostnames", [])) <= 1  # the first is the custom domain
+        assert all("filters" not in rule for rule in obj.body["spec"]["rules"])  # rewrites not applied
+    assert any(
+        o.kind == "HTTPRoute" and "filters" in o.body["spec"]["rules"][0] for o in lattice.conversion.objects
+    )
+
+    tree = _tree(tmp_path, _grpc("svc", serviceName="pkg.Svc"), listener=_listener("grpc"))
+    _, ngf = _fit(tree, "nginx-gateway-fabric")
+    assert [o.kind for o in ngf.conversion.objects] == ["Gateway", "GRPCRoute"]  # written, for review
+    assert [o.kind for o in ngf.as_run()] == ["Gateway"]  # but not programmed
+
+
 def test_re2_refuses_lookaround_backreferences_and_possessive_quantifiers() -> None:
     assert check.not_re2("^/api/v[0-9]+(/.*)?$") is None
     assert check.not_re2(r"\(?=literal") is None  # escaped: a literal parenthesis

@@ -10,7 +10,7 @@ option says how to keep a priority order the spec's precedence would not.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ...resources import Key
@@ -43,6 +43,25 @@ class Fitted:
 
     profile: Profile
     conversion: Conversion
+    found: tuple[check.Found, ...] = ()  # the target's findings, with the behaviour behind each
+
+    def as_run(self) -> list[Converted]:
+        """The objects as the target programs them, for a routing model to judge.
+
+        A route the target refuses is not programmed (rules past a quota only are dropped);
+        an ignored URL rewrite is not applied; of ignored extra hostnames only the first is kept.
+        """
+        refused = {f.key for f in self.found if f.behaviour.kind is TargetKind.REJECTED and not _quota(f)}
+        ignored = {f.behaviour.feature for f in self.found if f.behaviour.kind is TargetKind.IGNORED}
+        quota = self.profile.behaviour(Feature.RULES_PER_LISTENER)
+        limit = None if quota is None else quota.limit
+        run = []
+        for obj in self.conversion.objects:
+            if obj.kind not in check.ROUTE_KINDS:
+                run.append(obj)
+            elif obj.source not in refused:
+                run.append(_as_run(obj, ignored, limit))
+        return run
 
     def resolution(self, conflict: Conflict) -> str | None:
         """How to keep App Mesh's order for a pair the spec's precedence inverts, where the target can.
@@ -74,7 +93,6 @@ def fit(conversion: Conversion, specs: Mapping[Key, Mapping[str, Any]], target: 
     """``conversion`` as it will run on ``target``: findings added, routes merged where it needs."""
     views = check.route_views(conversion.objects, specs)
     found = check.findings(target, views, conversion.objects)
-    added = [f.finding for f in found]
     objects = conversion.objects
     if target.ruleOrder is RuleOrder.LIST:
         refused = {
@@ -82,9 +100,29 @@ def fit(conversion: Conversion, specs: Mapping[Key, Mapping[str, Any]], target: 
             for f in found
             if f.behaviour.kind is TargetKind.REJECTED and f.behaviour.feature in _RULE_LEVEL
         }
-        objects, quota = listorder.merge(target, conversion.objects, views, refused)
-        added.extend(quota)
-    return Fitted(target, Conversion(objects, [*conversion.findings, *added]))
+        objects, merging = listorder.merge(target, conversion.objects, views, refused)
+        found.extend(merging)
+    added = [f.finding for f in found]
+    return Fitted(target, Conversion(objects, [*conversion.findings, *added]), tuple(found))
+
+
+def _quota(found: check.Found) -> bool:
+    return found.behaviour.feature is Feature.RULES_PER_LISTENER
+
+
+def _as_run(route: Converted, ignored: set[Feature], rules_limit: int | None) -> Converted:
+    spec = dict(route.body["spec"])
+    if Feature.EXTRA_HOSTNAMES in ignored and spec.get("hostnames"):
+        spec["hostnames"] = spec["hostnames"][:1]
+    rules = [dict(rule) for rule in spec.get("rules") or []]
+    if Feature.URL_REWRITE in ignored:
+        for rule in rules:
+            kept = [f for f in rule.get("filters") or [] if f.get("type") != "URLRewrite"]
+            rule.pop("filters", None)
+            if kept:
+                rule["filters"] = kept
+    spec["rules"] = rules[:rules_limit] if rules_limit is not None else rules
+    return replace(route, body={**route.body, "spec": spec})
 
 
 def _shareable(a: Converted, b: Converted) -> bool:

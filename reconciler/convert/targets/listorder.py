@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...resources import Key
-from ..gatewayapi import API_VERSION, SOURCE_ANNOTATION, Converted, Finding
-from .check import ROUTE_KINDS, Hit, RouteView, finding
+from ..gatewayapi import API_VERSION, SOURCE_ANNOTATION, Converted
+from .check import ROUTE_KINDS, Found, Hit, RouteView, finding
 from .profiles import Feature, Profile
 
 # "gateway route match is performed in the order of specified value, where 0 is the highest
@@ -38,8 +38,8 @@ class _Group:
 
 def merge(
     profile: Profile, objects: list[Converted], views: list[RouteView], refused: set[Key]
-) -> tuple[list[Converted], list[Finding]]:
-    """``objects`` with the routes merged per gateway, listener and hostname; the quota's findings."""
+) -> tuple[list[Converted], list[Found]]:
+    """``objects`` with the routes merged per gateway, listener and hostname; what merging finds."""
     by_key = {v.key: v for v in views}
     groups: dict[_Group, list[Converted]] = {}
     kept: list[Converted] = []
@@ -50,7 +50,7 @@ def merge(
         elif obj.source not in refused:
             kept.append(obj)
     names: set[tuple[str, str]] = set()
-    findings: list[Finding] = []
+    findings: list[Found] = []
     domains: dict[tuple[str, str], Converted] = {}  # (kind, custom domain) -> the route that has it
     for group, routes in groups.items():
         ordered = sorted(routes, key=_appmesh_order)
@@ -128,7 +128,7 @@ def _domain_conflict(
     merged: Converted,
     routes: list[RouteView],
     domains: dict[tuple[str, str], Converted],
-) -> Iterable[Finding]:
+) -> Iterable[Found]:
     """The first hostname is the service's custom domain name; a second service cannot have it."""
     behaviour = profile.behaviour(Feature.DOMAIN_CONFLICT)
     if behaviour is None or not group.hostnames:
@@ -141,10 +141,12 @@ def _domain_conflict(
         f"already that of {holder.namespace}/{holder.name}"
     )
     for view in routes:
-        yield finding(profile, behaviour, view.key, Hit(view.at("match.hostname"), what))
+        yield Found(
+            behaviour, view.key, finding(profile, behaviour, view.key, Hit(view.at("match.hostname"), what))
+        )
 
 
-def _quota(profile: Profile, merged: Converted, routes: list[RouteView]) -> Iterable[Finding]:
+def _quota(profile: Profile, merged: Converted, routes: list[RouteView]) -> Iterable[Found]:
     behaviour = profile.behaviour(Feature.RULES_PER_LISTENER)
     if behaviour is None or behaviour.limit is None:
         return
@@ -157,4 +159,4 @@ def _quota(profile: Profile, merged: Converted, routes: list[RouteView]) -> Iter
             f"rule {index + 1} of {len(rules)} in {merged.kind} {merged.namespace}/{merged.name} "
             f"(default quota {behaviour.limit})",
         )
-        yield finding(profile, behaviour, view.key, hit)
+        yield Found(behaviour, view.key, finding(profile, behaviour, view.key, hit))

@@ -217,6 +217,14 @@ def _header_comma(view: RouteView, _: Behaviour) -> list[Hit]:
     ]
 
 
+def _header_wildcard(view: RouteView, _: Behaviour) -> list[Hit]:
+    return [
+        Hit(at, f"header {h['name']} = {h['value']!r}, where '*' and '?' are literal characters")
+        for h, at in _exact_headers(view)
+        if "*" in h["value"] or "?" in h["value"]
+    ]
+
+
 def _header_count(view: RouteView, behaviour: Behaviour) -> list[Hit]:
     headers = _headers(view)
     if len(headers) <= (behaviour.limit or 0):
@@ -351,6 +359,7 @@ _DETECTORS: dict[Feature, Callable[[RouteView, Behaviour], list[Hit]]] = {
     Feature.HEADER_REGEX: _header_regex,
     Feature.HEADER_CASE: _header_case,
     Feature.HEADER_COMMA: _header_comma,
+    Feature.HEADER_WILDCARD: _header_wildcard,
     Feature.HEADER_COUNT: _header_count,
     Feature.HEADER_NAME_LENGTH: _header_name_length,
     Feature.HEADER_VALUE_LENGTH: _header_value_length,

@@ -56,6 +56,7 @@ class Feature(StrEnum):
     HEADER_REGEX = "header-regex"
     HEADER_CASE = "header-value-case-insensitive"
     HEADER_COMMA = "header-value-comma-split"
+    HEADER_WILDCARD = "header-value-wildcards"
     HEADER_COUNT = "header-count"
     HEADER_NAME_LENGTH = "header-name-length"
     HEADER_VALUE_LENGTH = "header-value-length"

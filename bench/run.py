@@ -27,11 +27,12 @@ import yaml
 from botocore.config import Config
 
 from reconciler import loader, logs
-from reconciler.adapter import AppMesh, Connection, make_client
+from reconciler.adapter import AppMesh, make_client
 from reconciler.diff import canonical
 from reconciler.engine import Reconciler
 from reconciler.executor import Executor
 from reconciler.live import LiveReader
+from reconciler.options import Connection
 from reconciler.outcomes import Report
 from reconciler.plan import make_plan
 from reconciler.settings import Settings
@@ -141,7 +142,7 @@ def reconciler(
     calls: Counter[str] = Counter()
     mesh = AppMesh.connect(
         Connection(region=REGION, endpoint_url=endpoint),
-        limits,
+        limits=limits,
         retry=RetryPolicy(max_attempts=attempts),
         observe=lambda op, _s: calls.update([op]),
     )

@@ -17,6 +17,7 @@ import botocore.session
 from botocore.config import Config
 
 from .errors import ApiError, ConnectionFailed, NoCredentials, NotFound, Throttled, classify
+from .options import Connection
 from .resources import GATEWAY, ROUTE, Key, Live, Scope
 from .retrying import Retrier
 from .shutdown import Shutdown
@@ -61,13 +62,6 @@ class Summary:
     arn: str
     version: int
     stamp: str  # lastUpdatedAt: tells a recreated resource from the one cached
-
-
-@dataclass(frozen=True)
-class Connection:
-    region: str | None = None
-    profile: str | None = None
-    endpoint_url: str | None = None
 
 
 # Worker threads per in-flight call: a worker waiting out a retry backoff or a rate
@@ -137,13 +131,14 @@ class AppMesh:
     def connect(
         cls,
         connection: Connection,
-        limits: Limits | None = None,
         *,
+        limits: Limits | None = None,
         retry: RetryPolicy | None = None,
         observe: CallObserver | None = None,
         on_retry: Callable[[ApiError], None] | None = None,
         shutdown: Shutdown | None = None,
     ) -> AppMesh:
+        """The constructor's options, with a client built for ``connection``."""
         limits = limits or Limits()
         client = _guard("CreateClient", lambda: make_client(connection, limits.concurrency + 4))
         return cls(client, limits=limits, retry=retry, observe=observe, on_retry=on_retry, shutdown=shutdown)

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from reconciler import loader, model
-from reconciler.adapter import AppMesh, Connection
+from reconciler.adapter import AppMesh
 from reconciler.diff import canonical
 from reconciler.engine import Reconciler
+from reconciler.options import Connection
 from reconciler.outcomes import Status
 from reconciler.sandbox import Realism, Sandbox
 from reconciler.settings import Settings

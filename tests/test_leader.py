@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.daemon import leader
+from reconciler.daemon.options import LeaseConfig
 from reconciler.sandbox import Realism, Sandbox
 from reconciler.shutdown import Shutdown
 
@@ -150,8 +151,8 @@ def api(leases: LeaseServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     return leader.connect
 
 
-def _config(identity: str) -> leader.LeaseConfig:
-    return leader.LeaseConfig(LEASE, NAMESPACE, identity, 3, 2, 0.2)
+def _config(identity: str) -> LeaseConfig:
+    return LeaseConfig(LEASE, NAMESPACE, identity, 3, 2, 0.2)
 
 
 def test_of_candidates_racing_for_a_new_lease_exactly_one_leads(
@@ -195,7 +196,7 @@ def test_renewals_that_stall_past_the_deadline_stop_the_leader(
 
 def test_bad_lease_timing_is_refused() -> None:
     with pytest.raises(ValueError, match="retry period < renew deadline < lease duration"):
-        leader.LeaseConfig(LEASE, NAMESPACE, "x", duration=5, renew_deadline=5, retry_period=1)
+        LeaseConfig(LEASE, NAMESPACE, "x", duration=5, renew_deadline=5, retry_period=1)
 
 
 def test_no_kube_api_means_a_clear_error_not_a_hang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from reconciler import loader
 from reconciler.sandbox import Sandbox
+from reconciler.settings import DEFAULT, Overrides, Settings, resolve
 
 from .conftest import appmesh_client, reconcile
 from .helpers import API, gateway, route, write_tree
@@ -99,3 +101,12 @@ def test_an_instance_never_reads_or_writes_a_mesh_outside_its_set(make_sandbox: 
     )
     assert export.returncode == 2
     assert "not among the meshes this instance manages" in export.stderr
+
+
+def test_every_setting_has_one_override_of_the_same_name() -> None:
+    overridable = {f.name for f in fields(Settings)} - {"origins"}
+    assert {f.name for f in fields(Overrides)} == overridable
+    resolved = resolve(None, Overrides(max_deletes=3, debounce=0.5))
+    assert (resolved.max_deletes, resolved.debounce) == (3, 0.5)
+    assert resolved.origin("max_deletes") == "flag --max-deletes"
+    assert resolved.origin("prune") == DEFAULT

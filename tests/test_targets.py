@@ -13,7 +13,7 @@ from reconciler.convert import gatewayapi, precedence, report, targets
 from reconciler.convert.gatewayapi import FindingKind
 from reconciler.convert.targets import check, profiles
 
-from .conftest import CORPUS, ROOT
+from .conftest import CORPUS, ROOT, reconcile
 from .helpers import gateway, route, write_tree
 
 TREES = [ROOT / "manifests", *sorted(CORPUS.glob("*.yaml"))]
@@ -295,3 +295,47 @@ def test_list_targets_shows_every_profile_with_its_sources() -> None:
 
 def _listener(protocol: str, port: int = 8080) -> dict[str, Any]:
     return {"portMapping": {"port": port, "protocol": protocol}}
+
+
+# --- the command ------------------------------------------------------------------
+
+
+def test_list_targets_needs_no_other_option_and_prints_text_or_json() -> None:
+    text = reconcile("convert", "--list-targets")
+    assert text.returncode == 0, text.stderr
+    assert "vpc-lattice: AWS Gateway API Controller for Amazon VPC Lattice" in text.stdout
+    document = json.loads(reconcile("convert", "--list-targets", "json").stdout)
+    assert [t["name"] for t in document["targets"]] == list(profiles.NAMES)
+
+
+def test_convert_for_a_target_reports_its_findings_and_strict_fails_on_them(tmp_path: Path) -> None:
+    done = reconcile(
+        "convert", "--to", "gateway-api", "-f", str(CORPUS), "-o", str(tmp_path / "out"),
+        "--gateway-class", "amazon-vpc-lattice", "--target", "vpc-lattice", "--report", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["target"]["name"] == "vpc-lattice"
+    assert document["target"]["version"] == "v2.0.1"
+    assert document["target"]["sources"]
+    rejected = [f for f in document["findings"] if f["kind"] == "rejected"]
+    assert rejected
+    assert all(f["sources"] for f in rejected)
+
+    clean = write_tree(
+        tmp_path / "clean", {"gw.yaml": [gateway(), route(service="svc.apps.svc.cluster.local")]}
+    )
+    args = ["convert", "--to", "gateway-api", "-f", str(clean), "--gateway-class", "gc", "--strict"]
+    assert reconcile(*args, "-o", str(tmp_path / "a")).returncode == 0  # nothing lost on the spec
+    on_lattice = reconcile(*args, "-o", str(tmp_path / "b"), "--target", "vpc-lattice")
+    assert on_lattice.returncode == 1  # the Host rewrite App Mesh does is ignored there
+    assert "ignored  spec.http2Route.action.rewrite.hostname" in on_lattice.stdout
+
+
+def test_an_unknown_target_is_a_usage_error_naming_the_known_ones(tmp_path: Path) -> None:
+    done = reconcile(
+        "convert", "--to", "gateway-api", "-f", str(CORPUS), "-o", str(tmp_path), "--gateway-class", "gc",
+        "--target", "traefik",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "'traefik' is none of standard, envoy-gateway" in done.stderr

@@ -27,7 +27,6 @@ import datetime
 import os
 import threading
 import time
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -35,8 +34,8 @@ import structlog
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from ..settings import LeaseTiming
 from ..shutdown import Shutdown
+from .options import LeaseConfig
 
 log = structlog.get_logger("reconciler.leader")
 
@@ -48,20 +47,6 @@ class Role(StrEnum):
     LEADER = "leader"
     LOST = "lost"  # was the leader; writes stopped, the process is ending
     RELEASED = "released"
-
-
-@dataclass(frozen=True)
-class LeaseConfig:
-    name: str
-    namespace: str
-    identity: str
-    duration: float = LeaseTiming.duration
-    renew_deadline: float = LeaseTiming.renew_deadline
-    retry_period: float = LeaseTiming.retry_period
-
-    def __post_init__(self) -> None:
-        if not 0 < self.retry_period < self.renew_deadline < self.duration:
-            raise ValueError("need retry period < renew deadline < lease duration")
 
 
 def connect() -> Any:

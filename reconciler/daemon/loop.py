@@ -50,10 +50,10 @@ from ..outcomes import Report, Status
 from ..plan import Action, Plan, hold_deletes
 from ..problems import Problem, errors, warnings
 from ..resources import ROUTE, DesiredState, Key
-from ..settings import WatchSettings
 from ..shutdown import Shutdown, Stopped
 from .metrics import Metrics, serve
 from .notify import Notifier, RunNotice
+from .options import DaemonOptions
 from .watcher import Trigger, Watcher, WatchState, snapshot_of
 
 if TYPE_CHECKING:
@@ -86,8 +86,8 @@ class Daemon:
         manifests: Path,
         reconciler: Reconciler,
         *,
-        settings: WatchSettings,
-        overrides: Mapping[str, Any],
+        settings: DaemonOptions,
+        overrides: settings_.Overrides,
         metrics: Metrics,
         shutdown: Shutdown,
         notifier: Notifier,

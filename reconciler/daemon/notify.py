@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from ..shutdown import Shutdown
+from .options import DEFAULT_GITHUB_API, DEFAULT_STATUS_CONTEXT
 
 log = structlog.get_logger("reconciler.notify")
 
@@ -57,8 +58,8 @@ class RunNotice:
 class GitHubStatus:
     repository: str  # owner/name
     token: str
-    api_url: str = "https://api.github.com"
-    context: str = "appmesh-reconciler"
+    api_url: str = DEFAULT_GITHUB_API
+    context: str = DEFAULT_STATUS_CONTEXT
 
 
 @dataclass(frozen=True)

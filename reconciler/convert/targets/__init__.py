@@ -14,12 +14,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ...resources import Key
-from ..gatewayapi import Conversion, Converted
+from ..gatewayapi import Conversion, Converted, Finding, FindingKind
 from ..precedence import Conflict
 from . import check, listorder
-from .profiles import Feature, Profile, RuleOrder, TargetKind, all_profiles, profile
+from .profiles import NAMES, Feature, Profile, RuleOrder, TargetKind, all_profiles, profile
 
-__all__ = ["Fitted", "Profile", "all_profiles", "fit", "profile"]
+__all__ = ["NAMES", "Fitted", "Profile", "all_profiles", "fit", "profile"]
 
 # What a refused rule does to the route it is merged into: fails it (only list-order targets merge).
 _RULE_LEVEL = frozenset(
@@ -44,6 +44,10 @@ class Fitted:
     profile: Profile
     conversion: Conversion
     found: tuple[check.Found, ...] = ()  # the target's findings, with the behaviour behind each
+
+    def behaviour_changes(self) -> list[Finding]:
+        """The findings that mean different behaviour (``--strict`` fails on them); not assumptions."""
+        return [f for f in self.conversion.findings if f.kind is not FindingKind.ASSUMED]
 
     def as_run(self) -> list[Converted]:
         """The objects as the target programs them, for a routing model to judge.
@@ -79,11 +83,14 @@ class Fitted:
         return f"{option.how}; {conflict.winner} first"
 
     def as_dict(self) -> dict[str, Any]:
+        """The ``target`` of ``--report json``."""
+        claims = self.profile.claims()
         return {
             "name": self.profile.name,
             "implementation": self.profile.implementation,
             "version": self.profile.version,
             "ruleOrder": str(self.profile.ruleOrder),
+            "conformance": None if claims is None else claims.as_dict(),
             "sources": self.profile.all_sources(),
             "notes": [n.model_dump(mode="json") for n in self.profile.notes],
         }

@@ -645,8 +645,10 @@ def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key
 @click.option(
     "--crds",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
-    help="Check every object against these CustomResourceDefinitions before writing anything.",
+    help="Check every object against these CustomResourceDefinitions before writing anything "
+    "(default: the Gateway API v1.6.1 standard-channel CRDs shipped with this package).",
 )
+@click.option("--no-crds-check", is_flag=True, help="Write the objects without checking them against CRDs.")
 @click.option("--mesh", help="Convert a live mesh instead of the manifests (read like `export`).")
 @click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
 @click.option(
@@ -687,6 +689,7 @@ def convert(
     namespace: str | None,
     map_file: Path | None,
     crds: Path | None,
+    no_crds_check: bool,
     mesh: str | None,
     mesh_owner: str,
     target_name: str,
@@ -704,7 +707,7 @@ def convert(
     are reported in pairs. Nothing is written when the input or the check fails.
     """
     from . import files
-    from .convert import gatewayapi, precedence, targets
+    from .convert import gatewayapi, targets
     from .convert import report as reports
 
     assert target == "gateway-api"  # the only choice click accepts
@@ -716,10 +719,17 @@ def convert(
     else:
         specs = {key: desired.spec for key, desired in _load_or_exit(manifests).state.resources.items()}
     options = gatewayapi.Options(gateway_class, namespace, _conversion_map(map_file))
-    fitted = targets.fit(gatewayapi.convert(specs, options), specs, profile)
+    try:
+        converted = gatewayapi.convert(specs, options)
+    except gatewayapi.ConversionError as exc:
+        click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
+        sys.exit(EXIT_ERROR)
+    fitted = targets.fit(converted, specs, profile)
     conversion = fitted.conversion
-    conflicts = precedence.conflicts(conversion.objects)
-    if crds:
+    conflicts = list(fitted.conflicts)
+    if crds and no_crds_check:
+        raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
+    if not no_crds_check:
         _check_against_crds(conversion, crds)
     try:
         paths = files.write_files(conversion.files(output_dir), output_dir, gatewayapi.HEADER, force=force)
@@ -781,18 +791,15 @@ def _conversion_map(path: Path | None) -> ConversionMap:
     sys.exit(EXIT_ERROR)
 
 
-def _check_against_crds(conversion: Conversion, crds: Path) -> None:
+def _check_against_crds(conversion: Conversion, crds: Path | None) -> None:
+    """Exit 1, writing nothing, when an API server would refuse an object (``crds``: the bundled)."""
+    from .convert import crdcheck
+
     try:
-        from .convert import crdcheck
-    except ImportError:
-        raise click.UsageError(
-            "--crds needs jsonschema and cel-python: pip install 'appmesh-gateway-reconciler[convert]'"
-        ) from None
-    try:
-        schemas = crdcheck.Schemas.load(crds)
+        schemas = crdcheck.Schemas.load(crds or crdcheck.BUNDLED)
     except crdcheck.CrdError as exc:
         raise click.UsageError(str(exc)) from None
-    violations = [v for obj in conversion.objects for v in schemas.check(obj.body)]
+    violations = schemas.check_all(obj.body for obj in conversion.objects)
     for violation in violations:
         click.echo(click.style(render.clean(f"error: {violation}"), fg="red"), err=True)
     if violations:

@@ -143,7 +143,11 @@ def test_vpc_lattice_rejects_query_and_regex_path_routes_and_merges_the_rest_in_
     ]  # App Mesh order (0, 1, 9); the refused routes are left out, one match per rule
     annotation = routes[0].body["metadata"]["annotations"][gatewayapi.SOURCE_ANNOTATION]
     assert annotation == "apps/gw/exact, apps/gw/api, apps/gw/catch-all"
-    assert precedence.conflicts(fitted.conversion.objects) == []  # list order, not the spec's precedence
+    assert fitted.conflicts == ()  # list order in App Mesh's order: every documented order kept
+
+    beta = _route("beta", prefix="/api", headers=[{"name": "x-beta", "match": {"exact": "1"}}])
+    _, undocumented = _fit(_tree(tmp_path / "tie", _route("api", prefix="/api"), beta), "vpc-lattice")
+    assert [c.verdict for c in undocumented.conflicts] == [precedence.Verdict.UNDETERMINED]  # still open
 
 
 def test_vpc_lattice_checks_the_rules_per_listener_quota_and_grpc_listeners(tmp_path: Path) -> None:
@@ -322,14 +326,13 @@ def test_convert_for_a_target_reports_its_findings_and_strict_fails_on_them(tmp_
     assert rejected
     assert all(f["sources"] for f in rejected)
 
-    clean = write_tree(
-        tmp_path / "clean", {"gw.yaml": [gateway(), route(service="svc.apps.svc.cluster.local")]}
-    )
+    plain = route(service="svc.apps.svc.cluster.local", route_type="httpRoute")
+    clean = write_tree(tmp_path / "clean", {"gw.yaml": [gateway(protocol="http"), plain]})
     args = ["convert", "--to", "gateway-api", "-f", str(clean), "--gateway-class", "gc", "--strict"]
     assert reconcile(*args, "-o", str(tmp_path / "a")).returncode == 0  # nothing lost on the spec
     on_lattice = reconcile(*args, "-o", str(tmp_path / "b"), "--target", "vpc-lattice")
     assert on_lattice.returncode == 1  # the Host rewrite App Mesh does is ignored there
-    assert "ignored  spec.http2Route.action.rewrite.hostname" in on_lattice.stdout
+    assert "ignored  spec.httpRoute.action.rewrite.hostname" in on_lattice.stdout
 
 
 def test_an_unknown_target_is_a_usage_error_naming_the_known_ones(tmp_path: Path) -> None:

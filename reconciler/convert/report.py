@@ -9,7 +9,7 @@ import click
 
 from .. import render
 from .gatewayapi import Finding, FindingKind
-from .precedence import Conflict
+from .precedence import Conflict, Verdict
 from .targets import Fitted, Profile
 from .targets.profiles import EXTENDED_FOR_APP_MESH
 
@@ -37,11 +37,12 @@ def text(fitted: Fitted, conflicts: list[Conflict], written: list[str]) -> str:
     if conflicts:
         lines.append("\nPriority order Gateway API does not keep:")
     for c in conflicts:
-        lines.append(
-            click.style(
-                render.clean(f"  {c.winner} (App Mesh's choice) over {c.other}: {c.verdict.value}"), fg="red"
-            )
+        pair = (
+            f"{c.winner} and {c.other}"
+            if c.verdict is Verdict.UNDETERMINED
+            else f"{c.winner} (App Mesh's choice) over {c.other}"
         )
+        lines.append(click.style(render.clean(f"  {pair}: {c.verdict.value}"), fg="red"))
         lines.append(render.clean(f"          {c.why}"))
         resolution = fitted.resolution(c)
         if resolution:
@@ -70,10 +71,12 @@ def _summary(fitted: Fitted, conflicts: list[Conflict]) -> str:
             f"on {fitted.profile.name} {fitted.profile.version}: {count[FindingKind.REJECTED]} rejected, "
             f"{count[FindingKind.IGNORED]} ignored, {count[FindingKind.DIFFERS]} read differently, "
         )
+    skipped = count[FindingKind.NOT_CONVERTED]
     return (
         f"\nConverted {len(conversion.objects)} object(s): {count[FindingKind.LOSS]} loss(es), "
         f"{count[FindingKind.ASSUMED]} assumption(s), {target}"
-        f"{len(conflicts)} priority conflict(s)."
+        f"{len(conflicts)} priority conflict(s)"
+        + (f", {skipped} route(s) matching nothing." if skipped else ".")
     )
 
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ...resources import Key
+from .. import precedence
 from ..gatewayapi import Conversion, Converted, Finding, FindingKind
-from ..precedence import Conflict
+from ..precedence import Conflict, Verdict
 from . import check, listorder
 from .profiles import NAMES, Feature, Profile, RuleOrder, TargetKind, all_profiles, profile
 
@@ -37,6 +38,17 @@ _RULE_LEVEL = frozenset(
 )
 
 
+_CHANGES = frozenset(
+    {
+        FindingKind.LOSS,
+        FindingKind.REJECTED,
+        FindingKind.IGNORED,
+        FindingKind.DIFFERS,
+        FindingKind.UNEXPLAINED,
+    }
+)
+
+
 @dataclass(frozen=True)
 class Fitted:
     """A conversion for one target: its objects and findings, and the profile that shaped them."""
@@ -44,10 +56,11 @@ class Fitted:
     profile: Profile
     conversion: Conversion
     found: tuple[check.Found, ...] = ()  # the target's findings, with the behaviour behind each
+    conflicts: tuple[Conflict, ...] = ()  # the priority orders the target will not keep
 
     def behaviour_changes(self) -> list[Finding]:
-        """The findings that mean different behaviour (``--strict`` fails on them); not assumptions."""
-        return [f for f in self.conversion.findings if f.kind is not FindingKind.ASSUMED]
+        """The findings ``--strict`` fails on: behaviour lost or changed on the target."""
+        return [f for f in self.conversion.findings if f.kind in _CHANGES]
 
     def as_run(self) -> list[Converted]:
         """The objects as the target programs them, for a routing model to judge.
@@ -101,7 +114,10 @@ def fit(conversion: Conversion, specs: Mapping[Key, Mapping[str, Any]], target: 
     views = check.route_views(conversion.objects, specs)
     found = check.findings(target, views, conversion.objects)
     objects = conversion.objects
+    conflicts = precedence.conflicts(objects)
     if target.ruleOrder is RuleOrder.LIST:
+        # the merge keeps every order App Mesh documents; only the undocumented ones stay open
+        conflicts = [c for c in conflicts if c.verdict is Verdict.UNDETERMINED]
         refused = {
             f.key
             for f in found
@@ -110,7 +126,8 @@ def fit(conversion: Conversion, specs: Mapping[Key, Mapping[str, Any]], target: 
         objects, merging = listorder.merge(target, conversion.objects, views, refused)
         found.extend(merging)
     added = [f.finding for f in found]
-    return Fitted(target, Conversion(objects, [*conversion.findings, *added]), tuple(found))
+    fitted = Conversion(objects, [*conversion.findings, *added])
+    return Fitted(target, fitted, tuple(found), tuple(conflicts))
 
 
 def _quota(found: check.Found) -> bool:

@@ -329,12 +329,13 @@ def _extra_hostnames(view: RouteView, _: Behaviour) -> list[Hit]:
 def _grpc_without_https(view: RouteView, _: Behaviour) -> list[Hit]:
     if view.kind != "GRPCRoute":
         return []
-    section = view.body["spec"]["parentRefs"][0].get("sectionName")
-    listeners = [li for li in view.gateway["spec"]["listeners"] if section in (None, li["name"])]
+    sections = {ref.get("sectionName") for ref in view.body["spec"]["parentRefs"]}
+    listeners = [li for li in view.gateway["spec"]["listeners"] if {None, li["name"]} & sections]
     if any(li["protocol"] == "HTTPS" for li in listeners):
         return []
     names = ", ".join(li["name"] for li in listeners) or "none"
-    return [Hit(view.at("match.port" if section else "match"), f"a gRPC route on listener(s) {names}")]
+    pinned = view.appmesh.get("match", {}).get("port") is not None
+    return [Hit(view.at("match.port" if pinned else "match"), f"a gRPC route on listener(s) {names}")]
 
 
 def _cross_namespace(view: RouteView, _: Behaviour) -> list[Hit]:

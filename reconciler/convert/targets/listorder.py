@@ -9,31 +9,32 @@ checked on the merged route.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ...resources import Key
-from ..gatewayapi import API_VERSION, SOURCE_ANNOTATION, Converted
+from .. import names
+from ..gatewayapi import API_VERSION, DEFAULT_PRIORITY, SOURCE_ANNOTATION, Converted
 from .check import ROUTE_KINDS, Found, Hit, RouteView, finding
 from .profiles import Feature, Profile
-
-# "gateway route match is performed in the order of specified value, where 0 is the highest
-# priority, and first matched gateway route is selected" (AWS CDK, HttpGatewayRouteSpecOptions
-# .priority); a route without one counts as the lowest, 1000, as App Mesh's Kubernetes
-# controller documents it (issue #22).
-UNPRIORITISED = 1000
-
-_NOT_IN_NAME = re.compile(r"[^a-z0-9-]+")
 
 
 @dataclass(frozen=True)
 class _Group:
     namespace: str
     kind: str
-    parent: tuple[tuple[str, Any], ...]
+    parents: tuple[tuple[tuple[str, Any], ...], ...]
     hostnames: tuple[str, ...]
+
+    def text(self) -> str:
+        """What names the merged route: ``<gateway>[-<listener>...]-<hostname or any>[-grpc]``."""
+        refs = [dict(p) for p in self.parents]
+        parts = [refs[0]["name"], *(r["sectionName"] for r in refs if "sectionName" in r)]
+        parts.append(self.hostnames[0].replace("*", "wildcard") if self.hostnames else "any")
+        if self.kind == "GRPCRoute":
+            parts.append("grpc")
+        return "-".join(parts).replace(".", "-")
 
 
 def merge(
@@ -49,47 +50,55 @@ def merge(
                 groups.setdefault(_group_of(obj), []).append(obj)
         elif obj.source not in refused:
             kept.append(obj)
-    names: set[tuple[str, str]] = set()
     findings: list[Found] = []
     domains: dict[tuple[str, str], Converted] = {}  # (kind, custom domain) -> the route that has it
+    named = _names(groups)
     for group, routes in groups.items():
         ordered = sorted(routes, key=_appmesh_order)
-        merged = _merged(group, ordered, names)
+        merged = _merged(group, ordered, named[group])
         kept.append(merged)
-        findings.extend(_quota(profile, merged, [by_key[r.source] for r in ordered]))
-        findings.extend(
-            _domain_conflict(profile, group, merged, [by_key[r.source] for r in ordered], domains)
-        )
+        origins = [by_key[r.source] for r in ordered]
+        findings.extend(_quota(profile, merged, origins))
+        findings.extend(_domain_conflict(profile, group, merged, origins, domains))
     return kept, findings
 
 
 def _group_of(obj: Converted) -> _Group:
     spec = obj.body["spec"]
-    parent = tuple(sorted(spec["parentRefs"][0].items()))
-    return _Group(obj.namespace, obj.kind, parent, tuple(spec.get("hostnames") or ()))
+    parents = tuple(tuple(sorted(ref.items())) for ref in spec["parentRefs"])
+    return _Group(obj.namespace, obj.kind, parents, tuple(spec.get("hostnames") or ()))
 
 
 def _appmesh_order(obj: Converted) -> tuple[int, int, tuple[Any, ...]]:
-    """App Mesh's order: priority (0 first, none last), then the longer path, then the name.
-
-    Only the priority order is documented; between equal priorities the order is the
-    precedence check's concern, which reports such pairs.
+    """App Mesh's order (``precedence``'s sources): priority, 0 first and none as 1000, then
+    the longer prefix; then the name, where App Mesh documents no order (reported there).
     """
-    rules = obj.body["spec"].get("rules") or [{}]
-    matches = rules[0].get("matches") or [{}]
-    path = (matches[0].get("path") or {}).get("value", "")
-    priority = UNPRIORITISED if obj.priority is None else obj.priority
-    return priority, -len(path), obj.source.rank()
+    priority = DEFAULT_PRIORITY if obj.priority is None else obj.priority
+    return priority, -len(obj.prefix or ""), obj.source.rank()
 
 
-def _merged(group: _Group, routes: list[Converted], names: set[tuple[str, str]]) -> Converted:
+def _names(groups: Iterable[_Group]) -> dict[_Group, str]:
+    """Each merged route's name, through the one naming scheme, unique in its namespace."""
+    by_namespace: dict[str, list[_Group]] = {}
+    for group in groups:
+        by_namespace.setdefault(group.namespace, []).append(group)
+    named = {}
+    for members in by_namespace.values():
+        texts = {repr((g.kind, g.parents, g.hostnames)): g for g in members}
+        stems = {text: group.text() for text, group in texts.items()}
+        chosen = names.unique(texts, names.Rule.SUBDOMAIN, stems.__getitem__)
+        named.update({group: chosen[text] for text, group in texts.items()})
+    return named
+
+
+def _merged(group: _Group, routes: list[Converted], name: str) -> Converted:
     first = routes[0]
-    spec: dict[str, Any] = {"parentRefs": [dict(group.parent)]}
+    spec: dict[str, Any] = {"parentRefs": [dict(p) for p in group.parents]}
     if group.hostnames:
         spec["hostnames"] = list(group.hostnames)
     spec["rules"] = [rule for route in routes for rule in _one_match_each_rule(route.body)]
     metadata = {
-        "name": _name(group, names),
+        "name": name,
         "namespace": group.namespace,
         "annotations": {SOURCE_ANNOTATION: ", ".join(r.source.address for r in routes)},
     }
@@ -104,22 +113,6 @@ def _one_match_each_rule(body: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
         for match in matches:
             single = {k: v for k, v in rule.items() if k != "matches"}
             yield single if match is None else {"matches": [match], **single}
-
-
-def _name(group: _Group, taken: set[tuple[str, str]]) -> str:
-    """``<gateway>[-<listener>]-<hostname or any>[-grpc]``, unique in its namespace."""
-    parent = dict(group.parent)
-    parts = [parent["name"], parent.get("sectionName", ""), group.hostnames[0] if group.hostnames else "any"]
-    if group.kind == "GRPCRoute":
-        parts.append("grpc")
-    stem = _NOT_IN_NAME.sub("-", "-".join(p for p in parts if p).replace("*", "wildcard").lower())
-    stem = stem.strip("-")[:240].rstrip("-") or "route"
-    name, n = stem, 1
-    while (group.namespace, name) in taken:
-        n += 1
-        name = f"{stem}-{n}"
-    taken.add((group.namespace, name))
-    return name
 
 
 def _domain_conflict(

@@ -23,7 +23,7 @@ from ..settings import Overrides
 from ..shutdown import Shutdown
 from .loop import Daemon
 from .metrics import Metrics
-from .notify import GitHubStatus, Notifier
+from .notify import GitHubStatus, Notifier, UnsafeUrl
 from .options import DaemonOptions, LeaseConfig, NotifyOptions
 
 if TYPE_CHECKING:
@@ -89,5 +89,11 @@ def notifier(notify: NotifyOptions, shutdown: Shutdown) -> Notifier:
         token = os.environ.get("GITHUB_TOKEN", "")
         if not token:
             raise click.UsageError("--github-status-repo needs a token in $GITHUB_TOKEN")
-        github = GitHubStatus(notify.github_repo, token, notify.github_api_url, notify.github_context)
-    return Notifier(shutdown, notify.webhook, github)
+        try:
+            github = GitHubStatus(notify.github_repo, token, notify.github_api_url, notify.github_context)
+        except UnsafeUrl as exc:
+            raise click.UsageError(f"--github-api-url {exc}") from None
+    try:
+        return Notifier(shutdown, notify.webhook, github)
+    except UnsafeUrl as exc:  # the URL itself is a secret: not repeated
+        raise click.UsageError(f"--notify-webhook {exc}") from None

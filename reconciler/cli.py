@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -131,6 +132,56 @@ def _parse_duration(_: Any, __: Any, value: str | None) -> float | None:
         raise click.BadParameter(str(exc)) from None
 
 
+class FiniteRange(click.FloatRange):
+    """A FloatRange that refuses nan and the infinities (``nan < 0`` is false: a bound alone lets it in)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def _parse_namespace(_: Any, __: Any, value: str | None) -> str | None:
+    """``convert --namespace``: a DNS-1123 label, checked before anything is written or created."""
+    from .convert import names
+
+    if value is not None and not names.valid(value, names.Rule.LABEL):
+        raise click.BadParameter(
+            f"{value!r} is not a Kubernetes namespace (a DNS-1123 label, 1-63 of a-z0-9-)"
+        )
+    return value
+
+
+class _Cli(click.Group):
+    """Every usage error exits 1, as documented: click's 2 would read as "changes pending"
+    to a job running with --detailed-exitcode."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        with _usage_errors_exit_1():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _usage_errors_exit_1():
+            return super().invoke(ctx)
+
+
+class _UsageError(click.UsageError):
+    exit_code = EXIT_ERROR
+
+
+@contextlib.contextmanager
+def _usage_errors_exit_1() -> Iterator[None]:
+    try:
+        yield
+    except _UsageError:
+        raise
+    except click.UsageError as exc:  # the same words (suggestions included) and usage line
+        raise _UsageError(exc.format_message(), exc.ctx) from None
+
+
 def _tuning(
     flag: str, kind: click.IntRange | click.FloatRange, default: float, help_: str, name: str | None = None
 ) -> Callable[[F], F]:
@@ -239,13 +290,13 @@ aws_options = option_group(
     _tuning("--concurrency", click.IntRange(1, 64), _LIMITS.concurrency, "API calls in flight at once."),
     _tuning(
         "--read-rate",
-        click.FloatRange(min=0.1),
+        FiniteRange(min=0.1),
         _LIMITS.read_rate,
         "Client-side limit on read calls per second.",
     ),
     _tuning(
         "--write-rate",
-        click.FloatRange(min=0.1),
+        FiniteRange(min=0.1),
         _LIMITS.write_rate,
         "Starting and highest write calls per second (backs off on 429).",
     ),
@@ -257,7 +308,7 @@ aws_options = option_group(
     ),
     _tuning(
         "--retry-budget",
-        click.FloatRange(min=1),
+        FiniteRange(min=1),
         _RETRY.run_budget,
         "Seconds one run may spend retrying before giving up.",
     ),
@@ -307,21 +358,21 @@ daemon_options = option_group(
     ),
     _tuning(
         "--grace-period",
-        click.FloatRange(min=0),
+        FiniteRange(min=0),
         _DAEMON.grace,
         "--watch: seconds to finish in-flight calls after SIGTERM before exiting.",
         "grace",
     ),
     _tuning(
         "--confirm-deletes-after",
-        click.FloatRange(min=0),
+        FiniteRange(min=0),
         _DAEMON.confirm_deletes,
         "--watch: a delete is applied only when planned again from a snapshot this many seconds later.",
         "confirm_deletes",
     ),
     _tuning(
         "--stuck-after",
-        click.FloatRange(min=1),
+        FiniteRange(min=1),
         _DAEMON.stuck_after,
         "--watch: /healthz fails when one run has lasted longer than this many seconds.",
     ),
@@ -410,17 +461,17 @@ lease_options = option_group(
         help="--leader-elect: this replica's holder identity (default: the host name).",
     ),
     _tuning(
-        "--lease-duration", click.FloatRange(min=1), _LEASE.duration, "--leader-elect: seconds a Lease lasts."
+        "--lease-duration", FiniteRange(min=1), _LEASE.duration, "--leader-elect: seconds a Lease lasts."
     ),
     _tuning(
         "--lease-renew-deadline",
-        click.FloatRange(min=0.5),
+        FiniteRange(min=0.5),
         _LEASE.renew_deadline,
         "--leader-elect: the leader stops writing when no renewal succeeded for this long.",
     ),
     _tuning(
         "--lease-retry-period",
-        click.FloatRange(min=0.1),
+        FiniteRange(min=0.1),
         _LEASE.retry_period,
         "--leader-elect: seconds between tries.",
     ),
@@ -428,6 +479,7 @@ lease_options = option_group(
 
 
 @click.group(
+    cls=_Cli,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit status: 0 success and nothing left to do; 2 with --detailed-exitcode when a "
@@ -635,7 +687,11 @@ def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key
     "-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Directory to write."
 )
 @click.option("--gateway-class", required=True, help="gatewayClassName of every Gateway written.")
-@click.option("--namespace", help="Namespace of every object (default: one per mesh, named after it).")
+@click.option(
+    "--namespace",
+    callback=_parse_namespace,
+    help="Namespace of every object (default: one per mesh, named after it).",
+)
 @click.option(
     "--map",
     "map_file",
@@ -713,6 +769,8 @@ def convert(
     assert target == "gateway-api"  # the only choice click accepts
     profile = _target_profile(target_name)
     _configure_logs(log, "warning")
+    if crds and no_crds_check:
+        raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
     if mesh:
         live, _vanished = _read_mesh(Scope(mesh, mesh_owner), manifests, aws)
         specs = {key: resource.spec for key, resource in live.items()}
@@ -727,8 +785,6 @@ def convert(
     fitted = targets.fit(converted, specs, profile)
     conversion = fitted.conversion
     conflicts = list(fitted.conflicts)
-    if crds and no_crds_check:
-        raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
     if not no_crds_check:
         _check_against_crds(conversion, crds)
     try:

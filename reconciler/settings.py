@@ -9,6 +9,7 @@ say so.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("a duration is a number of seconds or a string like '5m'")
     if not isinstance(value, str):
+        if not math.isfinite(value):
+            raise ValueError("a duration is a finite number of seconds")
         return float(value)
     text = value.strip()
     parts = _DURATION.findall(text)

@@ -18,8 +18,7 @@ from ruamel.yaml import YAML
 from reconciler import loader
 from reconciler.sandbox import Sandbox
 
-from .conftest import appmesh_client, reconcile
-from .helpers import gateway, route, write_tree
+from .helpers import appmesh_client, gateway, reconcile, route, write_tree
 
 CORPUS = Path(__file__).parent / "corpus"
 WARN_INPUTS = Path(__file__).parent / "warn_inputs"

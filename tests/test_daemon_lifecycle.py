@@ -13,21 +13,20 @@ from pathlib import Path
 
 from reconciler.sandbox import Realism, Sandbox
 
-from .conftest import appmesh_client
-from .helpers import API, gateway, route, write_tree
-from .test_daemon_e2e import Daemon, eventually, free_port, start_daemon
+from .helpers import (
+    Daemon,
+    appmesh_client,
+    eventually,
+    free_port,
+    gateway,
+    numbered_tree,
+    route,
+    settings_document,
+    write_tree,
+)
 
-__all__ = ["start_daemon"]  # the fixture, shared with test_daemon_e2e
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
-PRUNE = {"apiVersion": API, "kind": "Settings", "metadata": {"name": "r"}, "spec": {"prune": True}}
-
-
-def _tree(root: Path, gateways: int, routes: int) -> Path:
-    files = {}
-    for g in range(gateways):
-        docs = [gateway(f"gw{g}")] + [route(f"r{r}", gateway=f"gw{g}", prefix=f"/{r}") for r in range(routes)]
-        files[f"gw{g}.yaml"] = docs
-    return write_tree(root, files)
+PRUNE = settings_document("r", prune=True)
 
 
 def _runs(daemon: Daemon, reason: str) -> int:
@@ -38,7 +37,7 @@ def test_sigterm_stops_the_writes_within_a_second(
     make_sandbox: Callable[..., Sandbox], start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     box = make_sandbox(Realism.real(latency=0.3))
-    tree = _tree(tmp_path / "m", 2, 101)  # 204 resources
+    tree = numbered_tree(tmp_path / "m", 2, 101)  # 204 resources
     daemon = start_daemon(tree, box.endpoint, "--resync-interval", "300", "--write-rate", "50")
     eventually(lambda: box.stats.writes() >= 10)
     signalled = time.time()
@@ -105,7 +104,7 @@ def test_not_ready_while_runs_fail_and_ready_again_once_they_succeed(
 def test_the_first_resync_after_an_apply_costs_the_list_calls_alone(
     sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
-    tree = _tree(tmp_path / "m", 2, 101)
+    tree = numbered_tree(tmp_path / "m", 2, 101)
     tree_with_prune = write_tree(tree, {"settings.yaml": [PRUNE]})  # tags of prune candidates are read too
     daemon = start_daemon(tree_with_prune, sandbox.endpoint, "--resync-interval", "4", "--write-rate", "200")
     eventually(lambda: daemon.get("/readyz")[0] == 200, timeout=90)
@@ -122,7 +121,7 @@ def test_a_half_written_file_deletes_nothing(
     sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     tree = write_tree(tmp_path / "m", {"settings.yaml": [PRUNE]})
-    _tree(tree, 2, 3)  # gw1.yaml keeps the mesh named, so gw0's resources are prune candidates
+    numbered_tree(tree, 2, 3)  # gw1.yaml keeps the mesh named, so gw0's resources are prune candidates
     daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300")
     eventually(lambda: daemon.get("/readyz")[0] == 200)
     whole = (tree / "gw0.yaml").read_text()
@@ -168,7 +167,7 @@ def test_healthz_fails_while_one_run_is_stuck(
     make_sandbox: Callable[..., Sandbox], start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     box = make_sandbox(Realism.real(latency=1.0))
-    tree = _tree(tmp_path / "m", 1, 9)
+    tree = numbered_tree(tmp_path / "m", 1, 9)
     daemon = start_daemon(tree, box.endpoint, "--stuck-after", "1", "--concurrency", "1")
     eventually(lambda: daemon.get("/healthz")[0] == 503, timeout=20)
     assert "one run has lasted over 1 s" in daemon.get("/healthz")[1]

@@ -80,6 +80,7 @@ class Schemas:
         self._validators = {key: jsonschema.Draft7Validator(_root(s)) for key, s in schemas.items()}
         self._env = celpy.Environment()
         self._programs: dict[str, Any] = {}
+        self._verdicts: dict[tuple[str, str], bool] = {}
 
     @classmethod
     def load(cls, directory: Path) -> Schemas:
@@ -154,11 +155,18 @@ class Schemas:
                 yield from self._rules(schema["items"], item, f"{path}[{i}]")
 
     def _holds(self, rule: str, value: Any) -> bool:
-        program = self._programs.get(rule)
-        if program is None:
-            program = self._programs[rule] = self._env.program(self._env.compile(rule))
-        result = program.evaluate({"self": json_to_cel(value)})
-        return not isinstance(result, CELEvalError) and bool(result)
+        """The rule's verdict on ``value``; a CEL rule is a pure function, so each pair is
+        evaluated once (cel-python interprets a tree: routes repeat their listeners' and
+        backends' shapes)."""
+        key = (rule, json.dumps(value, sort_keys=True))
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            program = self._programs.get(rule)
+            if program is None:
+                program = self._programs[rule] = self._env.program(self._env.compile(rule))
+            result = program.evaluate({"self": json_to_cel(value)})
+            verdict = self._verdicts[key] = not isinstance(result, CELEvalError) and bool(result)
+        return verdict
 
 
 def _identity(body: dict[str, Any]) -> tuple[str, str, str]:

@@ -255,22 +255,26 @@ def test_aws_alb_splits_header_values_on_commas_and_takes_certificates_elsewhere
 
 def test_the_objects_as_the_target_runs_them_drop_refused_routes_and_ignored_fields(tmp_path: Path) -> None:
     _, standard = _fit(ROOT / "manifests", "standard")
-    assert standard.as_run() == standard.conversion.objects
+    assert list(standard.programmed) == standard.conversion.objects
 
     _, lattice = _fit(ROOT / "manifests", "vpc-lattice")
-    run = lattice.as_run()
+    run = lattice.programmed
     assert not any(o.kind == "GRPCRoute" for o in run)  # no HTTPS listener: not programmed
     for obj in (o for o in run if o.kind == "HTTPRoute"):
         assert len(obj.body["spec"].get("hostnames", [])) <= 1  # the first is the custom domain
         assert all("filters" not in rule for rule in obj.body["spec"]["rules"])  # rewrites not applied
-    assert any(
-        o.kind == "HTTPRoute" and "filters" in o.body["spec"]["rules"][0] for o in lattice.conversion.objects
-    )
+    written = [o for o in lattice.conversion.objects if o.kind == "HTTPRoute"]
+    assert any("filters" in rule for o in written for rule in o.body["spec"]["rules"])  # still written
 
-    tree = _tree(tmp_path, _grpc("svc", serviceName="pkg.Svc"), listener=_listener("grpc"))
+    many = [_route(f"r{i:02}", priority=11 - i, prefix=f"/p{i}") for i in range(12)]
+    _, quota = _fit(_tree(tmp_path / "many", *many), "vpc-lattice")
+    routes = [o.source.name for o in quota.programmed if o.kind == "HTTPRoute"]
+    assert routes == [f"r{i:02}" for i in range(11, 1, -1)]  # App Mesh order, one per route, quota kept
+
+    tree = _tree(tmp_path / "grpc", _grpc("svc", serviceName="pkg.Svc"), listener=_listener("grpc"))
     _, ngf = _fit(tree, "nginx-gateway-fabric")
     assert [o.kind for o in ngf.conversion.objects] == ["Gateway", "GRPCRoute"]  # written, for review
-    assert [o.kind for o in ngf.as_run()] == ["Gateway"]  # but not programmed
+    assert [o.kind for o in ngf.programmed] == ["Gateway"]  # but not programmed
 
 
 def test_re2_refuses_lookaround_backreferences_and_possessive_quantifiers() -> None:

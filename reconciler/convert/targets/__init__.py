@@ -57,28 +57,14 @@ class Fitted:
     conversion: Conversion
     found: tuple[check.Found, ...] = ()  # the target's findings, with the behaviour behind each
     conflicts: tuple[Conflict, ...] = ()  # the priority orders the target will not keep
+    # The objects as the target programs them, one route per App Mesh route (so a routing model
+    # can say which App Mesh route each request reaches): refused routes left out, ignored
+    # rewrites and hostnames removed, and on a list-order target the routes in App Mesh order.
+    programmed: tuple[Converted, ...] = ()
 
     def behaviour_changes(self) -> list[Finding]:
         """The findings ``--strict`` fails on: behaviour lost or changed on the target."""
         return [f for f in self.conversion.findings if f.kind in _CHANGES]
-
-    def as_run(self) -> list[Converted]:
-        """The objects as the target programs them, for a routing model to judge.
-
-        A route the target refuses is not programmed (rules past a quota only are dropped);
-        an ignored URL rewrite is not applied; of ignored extra hostnames only the first is kept.
-        """
-        refused = {f.key for f in self.found if f.behaviour.kind is TargetKind.REJECTED and not _quota(f)}
-        ignored = {f.behaviour.feature for f in self.found if f.behaviour.kind is TargetKind.IGNORED}
-        quota = self.profile.behaviour(Feature.RULES_PER_LISTENER)
-        limit = None if quota is None else quota.limit
-        run = []
-        for obj in self.conversion.objects:
-            if obj.kind not in check.ROUTE_KINDS:
-                run.append(obj)
-            elif obj.source not in refused:
-                run.append(_as_run(obj, ignored, limit))
-        return run
 
     def resolution(self, conflict: Conflict) -> str | None:
         """How to keep App Mesh's order for a pair the spec's precedence inverts, where the target can.
@@ -127,14 +113,20 @@ def fit(conversion: Conversion, specs: Mapping[Key, Mapping[str, Any]], target: 
         found.extend(merging)
     added = [f.finding for f in found]
     fitted = Conversion(objects, [*conversion.findings, *added])
-    return Fitted(target, fitted, tuple(found), tuple(conflicts))
+    programmed = _programmed(target, conversion.objects, found)
+    return Fitted(target, fitted, tuple(found), tuple(conflicts), tuple(programmed))
 
 
-def _quota(found: check.Found) -> bool:
-    return found.behaviour.feature is Feature.RULES_PER_LISTENER
+def _programmed(target: Profile, objects: list[Converted], found: list[check.Found]) -> list[Converted]:
+    refused = {f.key for f in found if f.behaviour.kind is TargetKind.REJECTED}
+    ignored = {f.behaviour.feature for f in found if f.behaviour.kind is TargetKind.IGNORED}
+    routes = [_as_run(o, ignored) for o in objects if o.kind in check.ROUTE_KINDS and o.source not in refused]
+    if target.ruleOrder is RuleOrder.LIST:
+        routes.sort(key=listorder.appmesh_order)
+    return [o for o in objects if o.kind not in check.ROUTE_KINDS] + routes
 
 
-def _as_run(route: Converted, ignored: set[Feature], rules_limit: int | None) -> Converted:
+def _as_run(route: Converted, ignored: set[Feature]) -> Converted:
     spec = dict(route.body["spec"])
     if Feature.EXTRA_HOSTNAMES in ignored and spec.get("hostnames"):
         spec["hostnames"] = spec["hostnames"][:1]
@@ -145,7 +137,7 @@ def _as_run(route: Converted, ignored: set[Feature], rules_limit: int | None) ->
             rule.pop("filters", None)
             if kept:
                 rule["filters"] = kept
-    spec["rules"] = rules[:rules_limit] if rules_limit is not None else rules
+    spec["rules"] = rules
     return replace(route, body={**route.body, "spec": spec})
 
 

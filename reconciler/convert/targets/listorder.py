@@ -54,7 +54,7 @@ def merge(
     domains: dict[tuple[str, str], Converted] = {}  # (kind, custom domain) -> the route that has it
     named = _names(groups)
     for group, routes in groups.items():
-        ordered = sorted(routes, key=_appmesh_order)
+        ordered = sorted(routes, key=appmesh_order)
         merged = _merged(group, ordered, named[group])
         kept.append(merged)
         origins = [by_key[r.source] for r in ordered]
@@ -69,7 +69,7 @@ def _group_of(obj: Converted) -> _Group:
     return _Group(obj.namespace, obj.kind, parents, tuple(spec.get("hostnames") or ()))
 
 
-def _appmesh_order(obj: Converted) -> tuple[int, int, tuple[Any, ...]]:
+def appmesh_order(obj: Converted) -> tuple[int, int, tuple[Any, ...]]:
     """App Mesh's order (``precedence``'s sources): priority, 0 first and none as 1000, then
     the longer prefix; then the name, where App Mesh documents no order (reported there).
     """

@@ -370,6 +370,12 @@ daemon_options = option_group(
         "--watch: a delete is applied only when planned again from a snapshot this many seconds later.",
         "confirm_deletes",
     ),
+    click.option(
+        "--status-detail",
+        is_flag=True,
+        help="--watch: /readyz and /status show error texts and mesh owners' account IDs (by default "
+        "they are withheld from whoever can reach the port, and kept in the logs).",
+    ),
     _tuning(
         "--stuck-after",
         FiniteRange(min=1),

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from reconciler.convert import crdcheck
 from reconciler.sandbox import Realism, Sandbox
@@ -41,6 +42,14 @@ def crds() -> Path:
 def schemas(crds: Path) -> crdcheck.Schemas:
     """The CRDs' schemas and CEL rules, as ``crdcheck`` checks them."""
     return crdcheck.Schemas.load(crds)
+
+
+@pytest.fixture(autouse=True)
+def _keep_log_config() -> Iterator[None]:
+    """A command run in-process (click's CliRunner) configures structlog: undo it for the next test."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture

@@ -129,7 +129,7 @@ def test_invalid_edit_applies_nothing_until_fixed(
     sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     tree = write_tree(tmp_path / "m", {"m.yaml": [gateway(), route(prefix="/good")]})
-    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300")
+    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300", "--status-detail")
     eventually(lambda: prefix_of(sandbox.endpoint) == "/good")
     eventually(lambda: daemon.get("/readyz")[0] == 200)
     sandbox.stats.reset()

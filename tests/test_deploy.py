@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -382,3 +384,166 @@ def test_pins_images_and_dependencies() -> None:
     blocks = [b for b in lock.split("\n") if "==" in b]
     assert blocks
     assert all(b.rstrip().endswith("\\") for b in blocks)  # each pin continues with its hashes
+
+
+def _pod() -> dict[str, Any]:
+    return dict(_deployment()["spec"]["template"])
+
+
+def test_git_sync_gets_no_aws_identity_and_shares_no_writable_home() -> None:
+    pod = _pod()
+    skipped = pod["metadata"]["annotations"]["eks.amazonaws.com/skip-containers"].split(",")
+    assert "git-sync" in skipped
+    reconciler, git_sync = pod["spec"]["containers"]
+    assert "reconciler" not in skipped
+    assert not [e for e in git_sync.get("env", []) if e["name"].startswith("AWS_")]
+    writable = {
+        c["name"]: {m["name"] for m in c["volumeMounts"] if not m.get("readOnly")}
+        for c in pod["spec"]["containers"]
+    }
+    read_only = {m["name"] for m in reconciler["volumeMounts"] if m.get("readOnly")}
+    # nothing one container can write is run or imported by the other: only the manifests
+    # volume is shared, and the reconciler mounts it read-only
+    shared = {m["name"] for m in reconciler["volumeMounts"]} & {m["name"] for m in git_sync["volumeMounts"]}
+    assert shared == {"manifests"} <= read_only
+    assert writable["reconciler"].isdisjoint(writable["git-sync"])
+    assert "PYTHONNOUSERSITE=1" in (DEPLOY / "Dockerfile").read_text()  # nothing under HOME is imported
+
+
+def test_every_empty_dir_is_sized() -> None:
+    volumes = _pod()["spec"]["volumes"]
+    empty = [v for v in volumes if "emptyDir" in v]
+    assert {v["name"] for v in empty} == {"manifests", "tmp", "git-sync-tmp"}
+    assert all(v["emptyDir"]["sizeLimit"] for v in empty)
+
+
+def test_the_probe_port_answers_the_monitoring_namespace_only() -> None:
+    policy = yaml.safe_load((KUBE / "base" / "networkpolicy.yaml").read_text())
+    assert policy["spec"]["podSelector"] == _deployment()["spec"]["selector"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    (port,) = _pod()["spec"]["containers"][0]["ports"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": port["containerPort"]}]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    kustomization = yaml.safe_load((KUBE / "base" / "kustomization.yaml").read_text())
+    assert "networkpolicy.yaml" in kustomization["resources"]
+
+
+def test_the_configmap_overlay_drops_git_syncs_volume_with_it() -> None:
+    overlay = yaml.safe_load((KUBE / "overlays" / "configmap" / "kustomization.yaml").read_text())
+    (patch,) = overlay["patches"]
+    patched = jsonpatch.apply_patch(_deployment(), yaml.safe_load(patch["patch"]))
+    volumes = [v["name"] for v in patched["spec"]["template"]["spec"]["volumes"]]
+    assert volumes == ["manifests", "tmp", "kube-api-token"]
+
+
+def _workflow() -> dict[str, Any]:
+    return dict(yaml.safe_load((DEPLOY / "github" / "pr-preview.yml").read_text()))
+
+
+def test_workflow_pins_every_action_and_the_reconciler_and_keeps_no_credentials() -> None:
+    steps = _steps()
+    uses = [step["uses"] for step in steps.values() if "uses" in step]
+    assert uses
+    assert all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in uses), uses
+    (checkout,) = [s for s in steps.values() if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkout["with"]["persist-credentials"] is False
+    env = _workflow()["env"]
+    assert re.fullmatch(r"[0-9a-f]{40}", env["RECONCILER_COMMIT"])
+    install = steps["Install the reconciler (one commit, dependencies by hash)"]["run"]
+    assert "--require-hashes" in install
+    assert '= "$RECONCILER_COMMIT"' in install  # what was fetched is checked, not trusted
+    scripts = " ".join(step.get("run", "") for step in steps.values())
+    assert "appmesh-gateway-reconciler==" not in scripts
+
+
+def _fake_python(tmp_path: Path) -> tuple[Path, Path]:
+    """A `python` on PATH that records its arguments instead of installing anything."""
+    bin_dir, calls = tmp_path / "fake-bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    fake = bin_dir / "python"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake.chmod(0o755)
+    return bin_dir, calls
+
+
+def test_the_install_step_runs_the_pinned_commit_with_hash_checked_dependencies(tmp_path: Path) -> None:
+    commit = _workflow()["env"]["RECONCILER_COMMIT"]
+    if run("git", "-C", ROOT, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        pytest.skip("this checkout has no git history holding the pinned commit")
+    bin_dir, calls = _fake_python(tmp_path)
+    step = _steps()["Install the reconciler (one commit, dependencies by hash)"]
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "RUNNER_TEMP": str(tmp_path / "runner"),
+        "RECONCILER_REPOSITORY": str(ROOT),
+        "RECONCILER_COMMIT": commit,
+    }
+    (tmp_path / "runner").mkdir()
+    done = run("bash", "-e", "-c", step["run"], cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    source = tmp_path / "runner" / "reconciler"
+    assert calls.read_text().splitlines() == [
+        f"-m pip install --require-hashes --no-deps -r {source}/deploy/requirements.lock",
+        f"-m pip install --no-deps {source}",
+    ]
+    calls.unlink()
+    moved = {**env, "RUNNER_TEMP": str(tmp_path / "runner2"), "RECONCILER_COMMIT": "0" * 40}
+    (tmp_path / "runner2").mkdir()
+    refused = run("bash", "-e", "-c", step["run"], cwd=tmp_path, env=moved)
+    assert refused.returncode != 0
+    assert not calls.exists()  # nothing is installed from a commit that is not the pinned one
+
+
+NODE_HARNESS = """
+const fs = require('fs');
+const script = fs.readFileSync(process.argv[2], 'utf8');
+const posted = [];
+const github = {
+  paginate: async () => [],
+  rest: { issues: { listComments: null, createComment: async (c) => posted.push(c.body),
+                    updateComment: async (c) => posted.push(c.body) } },
+};
+const context = { repo: { owner: 'o', repo: 'r' }, issue: { number: 7 } };
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+new AsyncFunction('github', 'context', 'require', script)(github, context, require)
+  .then(() => process.stdout.write(JSON.stringify(posted)));
+"""
+
+
+def _sticky_comment(tmp_path: Path, status: str, plan: str | None) -> str:
+    step = _steps()["Post the plan as one sticky comment"]
+    tmp_path.mkdir()
+    (tmp_path / "script.js").write_text(step["with"]["script"])
+    (tmp_path / "harness.js").write_text(NODE_HARNESS)
+    if plan is not None:
+        (tmp_path / "plan.md").write_text(plan)
+    env = {
+        **os.environ,
+        "HEAD_SHA": "a" * 40,
+        "JOB_STATUS": status,
+        "RUN_URL": "https://github.com/o/r/actions/runs/1",
+    }
+    done = run("node", tmp_path / "harness.js", tmp_path / "script.js", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    (body,) = json.loads(done.stdout)
+    return str(body)
+
+
+def test_the_sticky_comment_names_the_commit_and_says_when_the_run_failed(tmp_path: Path) -> None:
+    if not shutil.which("node"):
+        pytest.skip("node (what actions/github-script runs) is not installed")
+    step = _steps()["Post the plan as one sticky comment"]
+    assert step["if"] == "always()"
+    assert step["env"]["HEAD_SHA"] == "${{ github.event.pull_request.head.sha }}"
+    good = _sticky_comment(tmp_path / "good", "success", "| Update | 1 |")
+    assert good.startswith("<!-- appmesh-reconciler-plan -->\nPlan of commit " + "a" * 40)
+    assert "| Update | 1 |" in good
+    for status, plan in (("failure", "| Update | 1 | (a stale plan)"), ("cancelled", None)):
+        failed = _sticky_comment(tmp_path / status, status, plan)
+        assert f"**The plan run failed** ({status})" in failed
+        assert "a" * 40 in failed
+        assert "Update" not in failed

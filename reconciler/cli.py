@@ -737,7 +737,8 @@ def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key
 @click.option(
     "--strict",
     is_flag=True,
-    help="Exit 1 on any loss, target finding or priority conflict (files are written).",
+    help="Exit 1 on any loss, target finding, priority conflict or unexplained difference "
+    "(files are written).",
 )
 @click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
 @manifests_option
@@ -769,7 +770,7 @@ def convert(
     are reported in pairs. Nothing is written when the input or the check fails.
     """
     from . import files
-    from .convert import gatewayapi, targets
+    from .convert import equivalence, gatewayapi, targets
     from .convert import report as reports
 
     assert target == "gateway-api"  # the only choice click accepts
@@ -791,6 +792,8 @@ def convert(
     fitted = targets.fit(converted, specs, profile)
     conversion = fitted.conversion
     conflicts = list(fitted.conflicts)
+    checked = equivalence.check(specs, fitted.as_run(), conflicts, fitted.semantics())
+    conversion.findings.extend(checked.findings())
     if not no_crds_check:
         _check_against_crds(conversion, crds)
     try:
@@ -800,9 +803,9 @@ def convert(
         sys.exit(EXIT_ERROR)
     written = [str(path) for path in paths]
     if report == "json":
-        click.echo(reports.as_json(fitted, conflicts, written))
+        click.echo(reports.as_json(fitted, conflicts, written, checked))
     else:
-        click.echo(reports.text(fitted, conflicts, written))
+        click.echo(reports.text(fitted, conflicts, written, checked))
     lossy = bool(fitted.behaviour_changes() or conflicts)
     sys.exit(EXIT_ERROR if strict and lossy else EXIT_OK)
 

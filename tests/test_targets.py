@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from reconciler import loader
-from reconciler.convert import gatewayapi, precedence, report, targets
+from reconciler.convert import equivalence, gatewayapi, gwapi_model, precedence, report, targets
 from reconciler.convert.gatewayapi import FindingKind
+from reconciler.convert.requests import Request
 from reconciler.convert.targets import check, profiles
 
 from .helpers import CORPUS, ROOT, gateway, reconcile, route, write_tree
@@ -112,6 +113,9 @@ def test_the_real_world_corpus_converts_for_every_target(tree: Path, target: str
     if target == "standard":  # the spec alone: the conversion exactly as it was
         assert fitted.conversion.objects == conversion.objects
         assert fitted.conversion.findings == conversion.findings
+    specs = {k: d.spec for k, d in loader.load(tree).state.resources.items()}
+    checked = equivalence.check(specs, fitted.as_run(), list(fitted.conflicts), fitted.semantics())
+    assert checked.unexplained == []  # what the target changes, its findings explain
 
 
 def test_vpc_lattice_rejects_query_and_regex_path_routes_and_merges_the_rest_in_app_mesh_order(
@@ -175,6 +179,57 @@ def test_vpc_lattice_refuses_a_custom_domain_name_two_services_would_share(tmp_p
     assert conflicts == {"plain"}  # one service per listener; the first (by name) keeps the domain
     conflict = found["plain", "spec.httpRoute.match.hostname"]
     _sourced(conflict, FindingKind.REJECTED, "Custom domain name conflict")
+
+
+def test_the_equivalence_check_judges_what_the_target_runs(tmp_path: Path) -> None:
+    headers = [{"name": "x-user", "match": {"exact": "Alice"}}]
+    alice, rest = _route("alice", priority=0, prefix="/", headers=headers), _route("rest", prefix="/")
+    tree = _tree(tmp_path, alice, rest, listener=_listener("http", 80))
+    result = loader.load(tree)
+    specs = {k: d.spec for k, d in result.state.resources.items()}
+
+    def differences(target: str) -> list[Any]:
+        _, fitted = _fit(tree, target)
+        checked = equivalence.check(specs, fitted.as_run(), list(fitted.conflicts), fitted.semantics())
+        other_case = {"alice", "ALICE", "aLICE", "alicE"}  # 'Alice' in another case
+        return [d for d in checked.differences if d.request.header("x-user") in other_case]
+
+    assert differences("standard") == []  # the spec compares header values exactly, as App Mesh does
+    on_lattice = differences("vpc-lattice")  # Lattice takes 'aLICE' to the route App Mesh does not
+    assert on_lattice
+    for d in on_lattice:
+        assert d.app_mesh.route == "apps/gw/rest"
+        assert [o.route for o in d.gateway_api] == ["apps/gw/alice"]
+        assert any(f.kind is FindingKind.DIFFERS and f.field.endswith("headers[0]") for f in d.findings)
+
+
+def test_each_target_s_matching_is_what_its_profile_states(tmp_path: Path) -> None:
+    def semantics(target: str) -> gwapi_model.Semantics:
+        return targets.Fitted(targets.profile(target), gatewayapi.Conversion()).semantics()
+
+    assert semantics("standard") == gwapi_model.SPEC
+    lattice, alb = semantics("vpc-lattice"), semantics("aws-alb")
+    assert lattice.order is gwapi_model.Order.LIST
+    assert lattice.path_ignore_case
+    assert lattice.header_values_ignore_case
+    assert not lattice.header_value_alternatives
+    assert alb.header_value_alternatives
+    assert alb.header_values_ignore_case
+    assert alb.order is gwapi_model.Order.PRECEDENCE
+
+    headers = [{"name": "x-a", "match": {"exact": "one,two"}}]
+    tree = _tree(tmp_path, _route("h", prefix="/Api", headers=headers), listener=_listener("http", 80))
+    _, fitted = _fit(tree, "aws-alb")
+    gw = next(o.source for o in fitted.programmed if o.kind == "Gateway")
+    on_alb = gwapi_model.GatewayApi(fitted.programmed, alb)
+    on_spec = gwapi_model.GatewayApi(fitted.programmed)
+    two = Request(80, "h.example.com", "/Api", headers=(("x-a", "TWO"),))
+    assert [o.route for o in on_alb.route(gw, two)] == ["apps/gw/h"]  # an alternative, any case
+    assert on_spec.route(gw, two) == ()  # the spec: 'one,two' exactly
+    lower = Request(80, "h.example.com", "/api", headers=(("x-a", "one,two"),))
+    assert on_alb.route(gw, lower) == ()  # ALB paths stay case-sensitive
+    on_lattice = gwapi_model.GatewayApi(fitted.programmed, lattice)
+    assert [o.route for o in on_lattice.route(gw, lower)] == ["apps/gw/h"]  # Lattice's are not
 
 
 def test_vpc_lattice_reads_header_values_case_insensitively(tmp_path: Path) -> None:

@@ -8,18 +8,25 @@ from typing import Any
 import click
 
 from .. import render
+from .equivalence import Difference, Equivalence
 from .gatewayapi import Finding, FindingKind
 from .precedence import Conflict, Verdict
 from .targets import Fitted, Profile
 from .targets.profiles import EXTENDED_FOR_APP_MESH
 
 FORMAT_VERSION = "1.1"
+ROWS_PER_ROUTE = 3  # the text report's differences per route; JSON carries all
 
 _COLOUR = {FindingKind.ASSUMED: "yellow", FindingKind.IGNORED: "yellow", FindingKind.DIFFERS: "magenta"}
 
 
-def text(fitted: Fitted, conflicts: list[Conflict], written: list[str]) -> str:
-    """Per resource, every field that did not carry over; then the precedence conflicts."""
+def text(
+    fitted: Fitted,
+    conflicts: list[Conflict],
+    written: list[str],
+    equivalence: Equivalence | None = None,
+) -> str:
+    """Per resource, every field that did not carry over; the precedence conflicts; the differences."""
     conversion = fitted.conversion
     lines = [f"wrote {render.clean(path)}" for path in written]
     by_resource: dict[str, list[Finding]] = {}
@@ -47,9 +54,37 @@ def text(fitted: Fitted, conflicts: list[Conflict], written: list[str]) -> str:
         resolution = fitted.resolution(c)
         if resolution:
             lines.append(render.clean(f"          on {fitted.profile.name}: {resolution}"))
+    if equivalence is not None:
+        lines += _differences(equivalence)
     lines.extend(_notes(fitted))
     lines.append(_summary(fitted, conflicts))
     return "\n".join(lines).lstrip("\n")
+
+
+def _differences(equivalence: Equivalence) -> list[str]:
+    """Per route, a few requests routed differently, each with the fields that explain it."""
+    lines = [
+        f"\nRouting checked on {equivalence.requests} request(s): "
+        f"{len(equivalence.differences)} routed differently, {len(equivalence.unexplained)} unexplained, "
+        f"{equivalence.undetermined} App Mesh does not decide."
+    ]
+    by_route: dict[str, list[Difference]] = {}
+    for d in equivalence.differences:
+        by_route.setdefault(d.route, []).append(d)
+    for route, differences in sorted(by_route.items()):
+        lines.append(render.clean(f"  {route}: {len(differences)} request(s)"))
+        for d in differences[:ROWS_PER_ROUTE]:
+            api = " or ".join(str(o) for o in d.gateway_api)
+            why = ", ".join(sorted({f.field for f in d.findings})) or "UNEXPLAINED"
+            lines.append(render.clean(f"    {d.request}"))
+            lines.append(render.clean(f"      App Mesh:    {d.app_mesh}"))
+            lines.append(render.clean(f"      Gateway API: {api}"))
+            lines.append(
+                click.style(render.clean(f"      why:         {why}"), fg="red" if not d.findings else None)
+            )
+        if len(differences) > ROWS_PER_ROUTE:
+            lines.append(f"    ... and {len(differences) - ROWS_PER_ROUTE} more (--report json lists all)")
+    return lines
 
 
 def _notes(fitted: Fitted) -> list[str]:
@@ -80,9 +115,14 @@ def _summary(fitted: Fitted, conflicts: list[Conflict]) -> str:
     )
 
 
-def as_json(fitted: Fitted, conflicts: list[Conflict], written: list[str]) -> str:
+def as_json(
+    fitted: Fitted,
+    conflicts: list[Conflict],
+    written: list[str],
+    equivalence: Equivalence | None = None,
+) -> str:
     conversion = fitted.conversion
-    document = {
+    document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "to": "gateway-api/v1",
         "target": fitted.as_dict(),
@@ -94,6 +134,8 @@ def as_json(fitted: Fitted, conflicts: list[Conflict], written: list[str]) -> st
         "findings": [f.as_dict() for f in conversion.findings],
         "priorityConflicts": [_conflict(fitted, c) for c in conflicts],
     }
+    if equivalence is not None:
+        document["equivalence"] = equivalence.as_dict()
     return json.dumps(document, indent=2)
 
 

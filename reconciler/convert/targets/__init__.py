@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ...resources import Key
-from .. import precedence
+from .. import gwapi_model, precedence
 from ..gatewayapi import Conversion, Converted, Finding, FindingKind
 from ..precedence import Conflict, Verdict
 from . import check, listorder
@@ -65,6 +65,22 @@ class Fitted:
     def behaviour_changes(self) -> list[Finding]:
         """The findings ``--strict`` fails on: behaviour lost or changed on the target."""
         return [f for f in self.conversion.findings if f.kind in _CHANGES]
+
+    def semantics(self) -> gwapi_model.Semantics:
+        """How the target matches, for the equivalence check's Gateway API model (the spec's otherwise)."""
+        has = {b.feature for b in self.profile.behaviours if b.kind is TargetKind.DIFFERS}
+        return gwapi_model.Semantics(
+            order=gwapi_model.Order.LIST
+            if self.profile.ruleOrder is RuleOrder.LIST
+            else gwapi_model.Order.PRECEDENCE,
+            header_values_ignore_case=Feature.HEADER_CASE in has,
+            path_ignore_case=bool({Feature.PATH_CASE, Feature.GRPC_METHOD_CASE} & has),
+            header_value_alternatives=Feature.HEADER_COMMA in has,
+        )
+
+    def as_run(self) -> Conversion:
+        """What the equivalence check judges: the programmed objects, with every finding that explains."""
+        return Conversion(list(self.programmed), self.conversion.findings)
 
     def resolution(self, conflict: Conflict) -> str | None:
         """How to keep App Mesh's order for a pair the spec's precedence inverts, where the target can.

@@ -215,11 +215,14 @@ def pull_request(tmp_path: Path) -> tuple[Path, str]:
 
 
 def _run_step(step: dict[str, Any], repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return run("bash", "-e", "-c", step["run"], cwd=repo, env={**env, **step.get("env", {})})
+    """Run a step's script; ``env`` gives the values GitHub would put for the step's ``${{ }}``."""
+    own = {k: v for k, v in step.get("env", {}).items() if not (str(v).startswith("${{") and k in env)}
+    return run("bash", "-e", "-c", step["run"], cwd=repo, env={**env, **own})
 
 
 def _workflow_env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    env.update(yaml.safe_load((DEPLOY / "github" / "pr-preview.yml").read_text())["env"])  # the job's own
     env.update(
         MANIFESTS="manifests",
         RUNNER_TEMP=str(tmp_path / "runner"),
@@ -235,7 +238,7 @@ def test_workflow_commands_plan_against_app_mesh(
 ) -> None:
     repo, base = pull_request
     steps = _steps()
-    env = _workflow_env(tmp_path, {"AWS_ENDPOINT_URL": sandbox.endpoint})
+    env = _workflow_env(tmp_path, {"AWS_ENDPOINT_URL": sandbox.endpoint, "BASE_SHA": base})
     # App Mesh holds what the base branch describes.
     worktree = tmp_path / "applied"
     _git(repo, "worktree", "add", "-q", "--detach", str(worktree), base)
@@ -255,9 +258,8 @@ def test_workflow_commands_plan_against_app_mesh(
 
 def test_workflow_commands_plan_offline_for_forks(pull_request: tuple[Path, str], tmp_path: Path) -> None:
     repo, base = pull_request
-    env = _workflow_env(tmp_path, {})
-    step = _steps()["Plan offline against the base branch"]
-    done = run("bash", "-e", "-c", step["run"], cwd=repo, env={**env, "BASE_SHA": base})
+    env = _workflow_env(tmp_path, {"BASE_SHA": base})
+    done = _run_step(_steps()["Plan offline against the base branch"], repo, env)
     assert done.returncode == 0, done.stdout + done.stderr
     plan = (repo / "plan.md").read_text()
     assert "| Update | 1 |" in plan
@@ -282,7 +284,7 @@ def test_pre_commit_hook_runs_validate(tmp_path: Path) -> None:
 PLAN_MEANING_FLAGS = ("--owner", "--prune", "--no-prune", "--allow-empty", "--max-deletes", "--mesh")
 
 
-def test_deployment_and_workflow_take_the_plan_meaning_from_the_tree() -> None:
+def test_deployment_and_workflow_take_the_plan_meaning_from_the_tree_and_pin_the_owner() -> None:
     deployment = yaml.safe_load((KUBE / "base" / "deployment.yaml").read_text())
     (container,) = [
         c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "reconciler"
@@ -293,6 +295,10 @@ def test_deployment_and_workflow_take_the_plan_meaning_from_the_tree() -> None:
     settings = yaml.safe_load((ROOT / "manifests" / "settings.yaml").read_text())
     assert settings["spec"]["owner"] == "platform"
     assert settings["spec"]["prune"] is True
+    # The owner is the deployment's: the daemon and the preview pin the same one.
+    pinned = {e["name"]: e.get("value") for e in container["env"]}["RECONCILE_OWNER"]
+    workflow = yaml.safe_load((DEPLOY / "github" / "pr-preview.yml").read_text())
+    assert pinned == workflow["env"]["RECONCILE_OWNER"] == settings["spec"]["owner"]
 
 
 def _with_status(step: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
@@ -322,9 +328,9 @@ def test_both_preview_paths_show_the_delete_a_merge_would_make(sandbox: Sandbox,
     previews = {}
     for name, extra in (
         ("Plan against App Mesh", {"AWS_ENDPOINT_URL": sandbox.endpoint}),
-        ("Plan offline against the base branch", {"BASE_SHA": base}),
+        ("Plan offline against the base branch", {}),
     ):
-        env = _workflow_env(tmp_path / name.replace(" ", "-"), {})
+        env = _workflow_env(tmp_path / name.replace(" ", "-"), {"BASE_SHA": base})
         done = _run_step(_with_status(steps[name], extra), repo, env)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "plan-exit=2" in done.stdout, done.stdout  # --detailed-exitcode: there are changes
@@ -336,6 +342,25 @@ def test_both_preview_paths_show_the_delete_a_merge_would_make(sandbox: Sandbox,
     assert previews["Plan against App Mesh"] == previews["Plan offline against the base branch"]
     assert previews["Plan against App Mesh"] == [("apps/myVirtualGateway/myGatewayRoute", ["delete"])]
     assert {op for op in sandbox.stats.operations() if not op.startswith(("List", "Describe"))} == set()
+
+
+def test_both_preview_paths_refuse_a_pull_request_that_moves_the_owner(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    repo, base = _manifests_repo(tmp_path)
+    applied = run(BIN / "reconcile", "-f", repo / "manifests", "--endpoint-url", sandbox.endpoint)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    settings = repo / "manifests" / "settings.yaml"
+    settings.write_text(settings.read_text().replace("owner: platform", "owner: teamB"))
+    _git(repo, "commit", "-q", "-am", "hand the tree to another team")
+    steps = _steps()
+    for name in ("Plan against App Mesh", "Plan offline against the base branch"):
+        env = _workflow_env(tmp_path / name.replace(" ", "-"), {"BASE_SHA": base})
+        done = _run_step(steps[name], repo, {**env, "AWS_ENDPOINT_URL": sandbox.endpoint})
+        assert done.returncode == 1, name + done.stdout + done.stderr
+        plan = done.stdout
+        assert "name owner 'teamB', but this instance is pinned to owner 'platform'" in plan, name
+        assert plan.index('owner: "platform" -> "teamB" (widens)') < plan.index("| Action |"), name
 
 
 def test_two_replicas_elect_a_leader_with_a_lease_and_nothing_more() -> None:

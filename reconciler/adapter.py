@@ -17,7 +17,7 @@ import botocore.session
 from botocore.config import Config
 
 from .errors import ApiError, ConnectionFailed, NoCredentials, NotFound, Throttled, classify
-from .resources import GATEWAY, ROUTE, Key, Live, Scope
+from .resources import GATEWAY, ROUTE, Key, Live, Scope, ServiceState
 from .retrying import Retrier
 from .shutdown import Shutdown
 from .throttle import AdaptiveBucket, Limits, RetryPolicy, Slots, TokenBucket
@@ -70,12 +70,20 @@ class Connection:
     endpoint_url: str | None = None
 
 
+# Each App Mesh call reads or writes one small resource (or one page of at most 100
+# summaries): an answer silent for 10 s is a hung call, and waiting longer (botocore's
+# default is 60 s) only hides it. A timeout is retried like a dropped connection, and the
+# daemon's readiness bound (``longest_silence``) is derived from these figures.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+
 # Worker threads per in-flight call: a worker waiting out a retry backoff or a rate
 # limit holds no call slot, so the others keep the slots busy.
 THREADS_PER_CALL = 4
 
 
 CallObserver = Callable[[str, int], None]
+Fence = Callable[[], None]  # called right before every write; raises Stopped when it may not go out
 
 
 def make_client(connection: Connection, max_pool: int, credentials: Mapping[str, str] | None = None) -> Any:
@@ -97,8 +105,8 @@ def make_client(connection: Connection, max_pool: int, credentials: Mapping[str,
     )
     config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=30,
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
         max_pool_connections=max_pool,
         parameter_validation=False,
         user_agent_extra="appmesh-gateway-reconciler",
@@ -122,6 +130,7 @@ class AppMesh:
         observe: CallObserver | None = None,
         on_retry: Callable[[ApiError], None] | None = None,
         shutdown: Shutdown | None = None,
+        fence: Fence | None = None,
     ) -> None:
         limits = limits or Limits()
         shutdown = shutdown or Shutdown()
@@ -132,6 +141,7 @@ class AppMesh:
         self._in_flight = Slots(limits.concurrency, shutdown)
         self.workers = limits.concurrency * THREADS_PER_CALL
         self._observe = observe
+        self._fence = fence
 
     @classmethod
     def connect(
@@ -143,10 +153,26 @@ class AppMesh:
         observe: CallObserver | None = None,
         on_retry: Callable[[ApiError], None] | None = None,
         shutdown: Shutdown | None = None,
+        fence: Fence | None = None,
     ) -> AppMesh:
         limits = limits or Limits()
         client = _guard("CreateClient", lambda: make_client(connection, limits.concurrency + 4))
-        return cls(client, limits=limits, retry=retry, observe=observe, on_retry=on_retry, shutdown=shutdown)
+        return cls(
+            client,
+            limits=limits,
+            retry=retry,
+            observe=observe,
+            on_retry=on_retry,
+            shutdown=shutdown,
+            fence=fence,
+        )
+
+    @property
+    def longest_silence(self) -> float:
+        """The longest a working call path goes without an answer: a call's timeouts, the
+        longest retry backoff, and the longest wait for a rate token (at the slower floor)."""
+        slowest = min(self.reads.rate, self.writes.floor)
+        return CONNECT_TIMEOUT + READ_TIMEOUT + self.retrier.policy.max_wait + 1 / slowest
 
     # --- reads ---------------------------------------------------------------
 
@@ -229,6 +255,8 @@ class AppMesh:
             bucket.acquire()
             try:
                 with self._in_flight.held():
+                    if write and self._fence is not None:
+                        self._fence()  # as late as can be: the slot and the token may have taken long
                     answer: dict[str, Any] = _guard(_pascal(operation), lambda: method(**params))
             except ApiError as exc:
                 self._note(operation, exc.status or 0)
@@ -289,5 +317,5 @@ def _live(key: Key, data: Mapping[str, Any], tags: Mapping[str, str] | None = No
         int(metadata["version"]),
         dict(tags) if tags else None,
         str(metadata.get("lastUpdatedAt", "")),
-        str((data.get("status") or {}).get("status", "")),
+        ServiceState.of(str((data.get("status") or {}).get("status", ""))),
     )

@@ -28,7 +28,7 @@ from .throttle import Limits, RetryPolicy
 from .yamlload import Refused
 
 if TYPE_CHECKING:
-    from .adapter import AppMesh, CallObserver
+    from .adapter import AppMesh, CallObserver, Fence
     from .convert.gatewayapi import Conversion, ConversionMap
     from .daemon.leader import Elector
     from .daemon.notify import Notifier
@@ -341,18 +341,22 @@ def main(ctx: click.Context, /, **params: Any) -> None:
 
 def _watch(params: dict[str, Any]) -> int:
     """Wire the daemon: one shutdown signal, made here and handed down to every wait."""
-    from .daemon.loop import Daemon
+    from .daemon.loop import Daemon, observer
     from .daemon.metrics import Metrics
+    from .daemon.status import RunStatus
     from .engine import Reconciler
 
     metrics = Metrics()
+    runs = RunStatus()
     shutdown = Shutdown()
+    elector = _elector(params, shutdown) if params["leader_elect"] else None
     try:
         mesh = _connect(
             params,
             shutdown,
-            observe=metrics.api_call,
+            observe=observer(metrics, runs),
             on_retry=lambda error: metrics.retries.labels(error.code).inc(),
+            fence=elector.fence if elector is not None else None,
         )
     except ApiError as exc:
         return _api_error(exc)
@@ -364,7 +368,6 @@ def _watch(params: dict[str, Any]) -> int:
         stuck_after=params["stuck_after"],
     )
     reconciler = Reconciler(mesh, shutdown)
-    elector = _elector(params, shutdown) if params["leader_elect"] else None
     daemon = Daemon(
         params["manifests"],
         reconciler,
@@ -374,6 +377,7 @@ def _watch(params: dict[str, Any]) -> int:
         shutdown=shutdown,
         notifier=_notifier(params, shutdown),
         elector=elector,
+        runs=runs,
     )
     return daemon.run()
 
@@ -424,6 +428,7 @@ def _connect(
     *,
     observe: CallObserver | None = None,
     on_retry: Callable[[ApiError], None] | None = None,
+    fence: Fence | None = None,
 ) -> AppMesh:
     from .adapter import AppMesh, Connection
 
@@ -431,7 +436,7 @@ def _connect(
     retry = RetryPolicy(max_attempts=params["max_attempts"], run_budget=params["retry_budget"])
     connection = Connection(params["region"], params["profile"], params["endpoint_url"])
     return AppMesh.connect(
-        connection, limits, retry=retry, observe=observe, on_retry=on_retry, shutdown=shutdown
+        connection, limits, retry=retry, observe=observe, on_retry=on_retry, shutdown=shutdown, fence=fence
     )
 
 

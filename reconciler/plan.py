@@ -16,7 +16,7 @@ from typing import Any
 from . import model
 from .diff import Change, canonical, canonical_spec, changes, leaves
 from .problems import Problem, Severity
-from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, Source
+from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, ServiceState, Source
 from .settings import Settings
 
 RESERVED_TAG_PREFIX = "aws:"
@@ -44,7 +44,7 @@ class Step:
     version: int | None = None
     stamp: str = ""  # the live resource's lastUpdatedAt, for the cache a tag-only change keeps
     source: Source | None = None
-    live_state: str = ""  # the service's status.status when planned (ACTIVE, INACTIVE, DELETED)
+    live_state: ServiceState | None = None  # the service's status.status when planned
     skipped: bool = False  # left alone on purpose (reconcile: disabled)
 
     @property

@@ -12,6 +12,7 @@ import random
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import time
 import urllib.error
@@ -274,3 +275,25 @@ def test_sigterm_during_a_long_apply_exits_0_promptly(
     assert daemon.stop() == 0
     assert daemon.events("daemon.stopped")  # stopped by itself, not cut off by the grace period
     assert box.stats.writes() < 101  # no new work was started after SIGTERM
+
+
+def test_a_flood_of_probes_that_hang_up_leaves_only_json_on_stderr_and_idle_ones_are_closed(
+    sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    tree = write_tree(tmp_path / "m", {"gw.yaml": [gateway()]})
+    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300")
+    eventually(lambda: daemon.get("/readyz")[0] == 200)
+    idle = socket.create_connection(("127.0.0.1", daemon.port))  # connects and says nothing
+    for i in range(200):
+        with socket.create_connection(("127.0.0.1", daemon.port)) as client:
+            # a whole request hung up on before the answer, or half a request
+            client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" if i % 2 else b"GET /sta")
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset
+    assert daemon.get("/healthz")[0] == 200
+    idle.settimeout(15)
+    assert idle.recv(1) == b""  # the server closed it after its idle timeout
+    idle.close()
+    assert daemon.stop() == 0
+    lines = daemon.log.read_text().splitlines()
+    assert [line for line in lines if not line.startswith("{")] == []
+    assert all(json.loads(line)["event"] for line in lines)

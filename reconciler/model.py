@@ -9,7 +9,8 @@ engine (load, diff, apply, watch) sees specs only as plain JSON dicts produced b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,36 @@ RECONCILE_ANNOTATION = "reconciler.appmesh/reconcile"
 PRUNE_ANNOTATION = PRUNE_TAG = "reconciler.appmesh/prune"
 DISABLED = "disabled"
 _ANNOTATIONS = {RECONCILE_ANNOTATION: ("enabled", DISABLED), PRUNE_ANNOTATION: ("enabled", DISABLED)}
+_RESERVED_TAGS = (OWNER_TAG, PRUNE_TAG)
+# Characters a reader does not see: format characters (zero-width, bidi marks), controls,
+# and every kind of space (a key is compared with all of them taken out).
+_INVISIBLE = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp"})
+# Letters of other scripts drawn like the Latin letters of the reserved keys: a subset of
+# Unicode's confusables (UTS #39, confusables.txt); NFKC folds fullwidth and math letters.
+_CONFUSABLE = str.maketrans(
+    "аесһіјорѕхуԁɡıαεικνορτℓ",
+    "aechijopsxydgiaeikvoptl",
+)
+
+
+def _skeleton(text: str) -> str:
+    """What a reader sees of ``text``: compatibility forms folded, invisibles dropped, case folded."""
+    folded = unicodedata.normalize("NFKC", text)
+    seen = "".join(c for c in folded if unicodedata.category(c) not in _INVISIBLE and not c.isspace())
+    return seen.casefold().translate(_CONFUSABLE)
+
+
+def lookalike(key: str, reserved: Iterable[str], *, prefix: bool = False) -> str | None:
+    """The reserved key (or, with ``prefix``, the reserved prefix) ``key`` imitates without being it.
+
+    Reserved names are exact: ``Reconciler.AppMesh/reconcile``, a zero-width space or a
+    trailing blank would otherwise read as the reconciler's key and be treated as another.
+    """
+    seen = _skeleton(key)
+    for name in reserved:
+        if (seen.startswith(name) and not key.startswith(name)) if prefix else (seen == name != key):
+            return name
+    return None
 
 
 class _Shape(BaseModel):
@@ -429,6 +460,9 @@ class _Metadata(_Shape):
     def _known_annotations(cls, annotations: dict[str, str] | None) -> dict[str, str] | None:
         """The reconciler's own annotations are checked; any other annotation is the user's."""
         for key, value in (annotations or {}).items():
+            imitated = lookalike(key, _ANNOTATIONS) or lookalike(key, [ANNOTATION_PREFIX], prefix=True)
+            if imitated is not None:
+                raise ValueError(f"annotation {key!a} looks like {imitated!r} but is not it exactly")
             if not key.startswith(ANNOTATION_PREFIX):
                 continue
             if key not in _ANNOTATIONS:
@@ -445,6 +479,9 @@ class _Metadata(_Shape):
             # AWS tagging rules: the aws: prefix is reserved and TagResource refuses it.
             if key.lower().startswith("aws:"):
                 raise ValueError(f"tag {key!r}: the aws: prefix is reserved by AWS")
+            imitated = lookalike(key, _RESERVED_TAGS)
+            if imitated is not None:
+                raise ValueError(f"tag {key!a} looks like the reconciler's {imitated!r} but is not it")
             if key == OWNER_TAG:  # PRODUCT.md §4: the reconciler alone sets it
                 raise ValueError(f"tag {key!r} is set by the reconciler from --owner")
             if key == PRUNE_TAG:

@@ -288,6 +288,7 @@ class Daemon:
         if drift:
             self.metrics.drift.inc(report.count(Status.DONE))
         log.info("reconcile.applied", ok=report.ok, outcomes=len(report.outcomes))
+        self.shutdown.check()  # cut short by a stop: no verdict on the revision, and no notice
         return report
 
     def _judge(self, report: Report) -> Failure | None:

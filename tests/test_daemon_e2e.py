@@ -14,6 +14,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -297,3 +298,22 @@ def test_a_flood_of_probes_that_hang_up_leaves_only_json_on_stderr_and_idle_ones
     lines = daemon.log.read_text().splitlines()
     assert [line for line in lines if not line.startswith("{")] == []
     assert all(json.loads(line)["event"] for line in lines)
+
+
+def test_with_json_logs_library_warnings_and_thread_crashes_are_json_events_too() -> None:
+    script = (
+        "import logging, threading\n"
+        "from reconciler import logs\n"
+        "logs.configure('info', 'json')\n"
+        "logging.getLogger('urllib3.connectionpool').warning('Connection pool is full: %s', 'host')\n"
+        "def crash(): raise RuntimeError('bang')\n"
+        "thread = threading.Thread(target=crash); thread.start(); thread.join()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(e["event"], e["level"]) for e in events] == [
+        ("library.log", "warning"),
+        ("thread.crashed", "error"),
+    ]
+    assert events[0]["message"] == "Connection pool is full: host"
+    assert "RuntimeError: bang" in events[1]["traceback"]

@@ -15,10 +15,15 @@ Safety rules of the daemon, beside the plan's own:
 * **Failed runs retry soon**, with exponential backoff and jitter from
   ``RETRY_FIRST`` seconds up to the resync interval (kopf's throttler does the same).
 * **Readiness tells the truth**: not ready before the first successful run, nor
-  while the last run failed or the manifests are invalid.
+  while the last run failed, the manifests are invalid, or the run in progress has
+  had no answer from App Mesh for longer than a working call path is ever silent
+  (``stall_after``). Liveness counts progress the same way (``status``).
+* **Every failure is told once**: a notice for each distinct failure of any kind,
+  none for its retries; a run cut short by a stop is no verdict and tells nothing.
 * **Suspend** (the tree's settings): plan and report drift, write nothing.
 * **One writer** (``--leader-elect``): a standby serves its probes and does nothing
-  else until it holds the Lease; a leader that loses it stops at once (``leader``).
+  else until it holds the Lease; a leader that loses it, or finds before a write that
+  it cannot be sure it still holds it, stops at once (``leader``).
 
 Every run knows the revision it read (``watcher.snapshot_of``): it is in the run's log
 events, the metrics, ``/status`` and the notifications.
@@ -208,7 +213,7 @@ class Daemon:
         record: RunRecord | None = None
         try:
             record = self._run(reason)
-        except Stopped:  # shutdown began before anything was written (or a write was fenced off)
+        except Stopped:  # cut short by a stop (a signal, a lost or fenced Lease): no verdict
             log.info("reconcile.stopped", reason=reason.value)
         except ApiError as exc:
             log.error("reconcile.failed", reason=reason.value, error=exc.describe(), error_code=exc.code)

@@ -22,16 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import yaml
-from botocore.config import Config
 
 from reconciler import loader, logs
-from reconciler.adapter import AppMesh, Connection, make_client
+from reconciler.adapter import AppMesh, make_client
 from reconciler.diff import canonical
 from reconciler.engine import Reconciler
 from reconciler.executor import Executor
 from reconciler.live import LiveReader
+from reconciler.options import Connection
 from reconciler.outcomes import Report
 from reconciler.plan import make_plan
 from reconciler.settings import Settings
@@ -39,8 +38,9 @@ from reconciler.shutdown import Shutdown
 from reconciler.throttle import Limits, RetryPolicy
 
 HERE = Path(__file__).parent
-BIN = Path(sys.executable).parent
-REGION = "us-east-1"
+sys.path.insert(0, str(HERE.parent))  # the test helpers: one set of builders, runner and poll helper
+from tests.helpers import REGION, appmesh_client, command, eventually, gateway, numbered_tree, route  # noqa: E402
+
 UNLIMITED = Limits(read_rate=100_000, write_rate=100_000)  # the default concurrency
 
 
@@ -48,9 +48,7 @@ class SandboxProcess:
     """`reconcile sandbox --no-demo` in its own process, driven through its control API."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [str(BIN / "reconcile"), "sandbox", "--no-demo"], stdout=subprocess.PIPE, text=True
-        )
+        self.process = subprocess.Popen(command("sandbox", "--no-demo"), stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.endpoint = self.process.stdout.readline().split()[4]
 
@@ -77,7 +75,7 @@ class SandboxProcess:
             "write_rate": None,
         }
         self.control("realism", defaults)
-        client(self.endpoint).create_mesh(meshName="apps")
+        appmesh_client(self.endpoint).create_mesh(meshName="apps")
         self.control("realism", {**defaults, **realism})
 
     def calls(self) -> Counter[tuple[str, int]]:
@@ -88,51 +86,21 @@ class SandboxProcess:
         self.process.wait(timeout=10)
 
 
-def client(endpoint: str) -> Any:
-    return boto3.client(
-        "appmesh",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        config=Config(retries={"total_max_attempts": 1}, max_pool_connections=16),
+def bench_route(gateway_name: str, r: int) -> dict[str, Any]:
+    """A route matching a prefix and a header, as the benchmark's trees hold them."""
+    return route(
+        f"r{r}",
+        gateway=gateway_name,
+        prefix=f"/svc{r}/",
+        service=f"svc{r}.apps.local",
+        route_type="httpRoute",
+        headers=[{"name": "x-tenant", "match": {"exact": f"t{r}"}}],
     )
-
-
-def gateway_spec() -> dict[str, Any]:
-    return {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]}
-
-
-def route_spec(r: int) -> dict[str, Any]:
-    return {
-        "httpRoute": {
-            "match": {"prefix": f"/svc{r}/", "headers": [{"name": "x-tenant", "match": {"exact": f"t{r}"}}]},
-            "action": {"target": {"virtualService": {"virtualServiceName": f"svc{r}.apps.local"}}},
-        }
-    }
 
 
 def tree(root: Path, gateways: int, routes: int) -> Path:
     """G gateways with R routes each, one file per gateway."""
-    root.mkdir(parents=True, exist_ok=True)
-    for g in range(gateways):
-        docs = [
-            {
-                "apiVersion": "appmesh.reconciler/v1",
-                "kind": "VirtualGateway",
-                "metadata": {"name": f"gw{g}", "mesh": "apps"},
-                "spec": gateway_spec(),
-            }
-        ]
-        docs += [
-            {
-                "apiVersion": "appmesh.reconciler/v1",
-                "kind": "GatewayRoute",
-                "metadata": {"name": f"r{r}", "mesh": "apps", "virtualGateway": f"gw{g}"},
-                "spec": route_spec(r),
-            }
-            for r in range(routes)
-        ]
-        (root / f"gw{g}.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    return root
+    return numbered_tree(root, gateways, routes, route_of=bench_route, port=8080, protocol="http")
 
 
 def reconciler(
@@ -141,7 +109,7 @@ def reconciler(
     calls: Counter[str] = Counter()
     mesh = AppMesh.connect(
         Connection(region=REGION, endpoint_url=endpoint),
-        limits,
+        limits=limits,
         retry=RetryPolicy(max_attempts=attempts),
         observe=lambda op, _s: calls.update([op]),
     )
@@ -186,7 +154,7 @@ def steady_state(box: SandboxProcess, work: Path) -> list[dict[str, Any]]:
 
 def _naive_resync(endpoint: str, gateways: int) -> int:
     """A reconciler without a cache: list, then describe every resource and read its tags."""
-    c, calls = client(endpoint), 0
+    c, calls = appmesh_client(endpoint, pool=16), 0
     listed = c.list_virtual_gateways(meshName="apps", limit=100)["virtualGateways"]
     calls += 1
     assert len(listed) == gateways
@@ -214,7 +182,7 @@ def first_apply(box: SandboxProcess, work: Path) -> tuple[dict[str, Any], float]
     assert report.ok
     box.fresh(latency=0.02)
     started = time.perf_counter()
-    c = client(box.endpoint)
+    c = appmesh_client(box.endpoint, pool=16)
     for key, want in sorted(desired.resources.items()):  # the serial boto3 loop
         common = {"meshName": "apps", "virtualGatewayName": key.gateway, "spec": dict(want.spec)}
         if key.kind == "VirtualGateway":
@@ -353,7 +321,7 @@ from pathlib import Path
 from reconciler import loader
 result = loader.load(Path(sys.argv[1]))
 print(json.dumps({"resources": len(result.state.resources), "errors": len([p for p in result.problems
-                  if p.severity.value == "error"]),
+                  if p.severity.value == "error"]), "problems": len(result.problems),
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 POD_MEMORY_LIMIT_MB = 512  # deploy/kubernetes/base/deployment.yaml
@@ -433,7 +401,7 @@ def offline_curve(work: Path) -> dict[str, Any]:
     figures: dict[int, dict[str, float]] = {}
     for gateways in (10, 50, 200, 500):
         root = tree(work / f"curve{gateways}", gateways, 100)
-        ours = _best_run([str(BIN / "reconcile"), "validate", "-f", str(root)])
+        ours = _best_run(command("validate", "-f", str(root)))
         floor = _best_run([sys.executable, "-c", FLOOR, str(root)])
         figures[gateways * 100] = {"validate": ours, "floor": floor, "ratio": ours / floor}
     base = work / "curve50"
@@ -441,10 +409,10 @@ def offline_curve(work: Path) -> dict[str, Any]:
     shutil.copytree(base, head)
     first = head / "gw0.yaml"
     first.write_text(first.read_text().replace("/svc0/", "/changed/"))
-    one_file = _best_run([str(BIN / "reconcile"), "diff", str(base), str(head)])
+    one_file = _best_run(command("diff", str(base), str(head)))
     for path in head.glob("*.yaml"):  # every file differs: nothing can be reused
         path.write_text(path.read_text().replace("/svc1/", "/moved/"))
-    every_file = _best_run([str(BIN / "reconcile"), "diff", str(base), str(head)])
+    every_file = _best_run(command("diff", str(base), str(head)))
     five_k, twenty_k, fifty_k = figures[5000], figures[20000], figures[50000]
     return {
         "scenario": "8. offline curve: validate at 1k/5k/20k/50k routes; diff of two 5k trees",
@@ -462,15 +430,66 @@ def offline_curve(work: Path) -> dict[str, Any]:
     }
 
 
+def _unknown_keys_file(path: Path, keys: int) -> None:
+    """One gateway whose spec holds ``keys`` unknown keys: one problem each, all in one mapping."""
+    head = (
+        "apiVersion: appmesh.reconciler/v1\nkind: VirtualGateway\nmetadata: {name: gw, mesh: apps}\n"
+        "spec:\n  listeners: [{portMapping: {port: 80, protocol: http2}}]\n"
+    )
+    path.write_text(head + "".join(f"  unknownKey{i:05}: 1\n" for i in range(keys)))
+
+
+def hostile_bounds(work: Path) -> dict[str, Any]:
+    """validate of 16 identical maximal files, and of one document of 49,000 unknown keys, to the floor."""
+    identical, keys = work / "identical", work / "keys"
+    identical.mkdir()
+    keys.mkdir()
+    _maximal_file(identical / "f00.yaml", 0)
+    for i in range(1, loader.MAX_TREE_BYTES // loader.MAX_FILE_BYTES):
+        shutil.copyfile(identical / "f00.yaml", identical / f"f{i:02}.yaml")
+    _unknown_keys_file(keys / "keys.yaml", 49_000)
+    figures = {}
+    for name, root in (("identical", identical), ("keys", keys)):
+        ours = _best_run(command("validate", "-f", str(root)))
+        floor = _best_run([sys.executable, "-c", FLOOR, str(root)])
+        done = subprocess.run(
+            [sys.executable, "-c", VALIDATE_PEAK, str(root)], capture_output=True, text=True, check=True
+        )
+        figures[name] = {"validate": ours, "floor": floor, "ratio": ours / floor, **json.loads(done.stdout)}
+    same, many = figures["identical"], figures["keys"]
+    return {
+        "scenario": "12. hostile bounds: validate of 16 identical 1 MiB files; one document of 49,000 "
+        "unknown keys",
+        "figure": f"identical {same['validate']:.2f} s ({same['ratio']:.2f}x), {same['problems']} problems "
+        f"shown, {same['rss_mb']:.0f} MB; keys {many['validate']:.2f} s ({many['ratio']:.2f}x), "
+        f"{many['problems']} problems shown, {many['rss_mb']:.0f} MB",
+        "baseline": f"CSafeLoader floor: identical {same['floor']:.2f} s, keys {many['floor']:.2f} s; "
+        f"pod memory limit {POD_MEMORY_LIMIT_MB} MiB",
+        "target": f"each <= 3x its floor, <= {loader.MAX_PROBLEMS + 1} problems, RSS <= 50% of the pod limit",
+        "met": all(
+            f["ratio"] <= 3
+            and f["problems"] <= loader.MAX_PROBLEMS + 1
+            and f["rss_mb"] <= POD_MEMORY_LIMIT_MB / 2
+            for f in figures.values()
+        ),
+        "values": figures,
+    }
+
+
 def _serial_boto3_cpu(box: SandboxProcess, calls: int = 500) -> float:
     """Client CPU per 1,000 calls of a bare serial boto3 loop: what botocore alone costs here."""
     box.fresh()
     bare = make_client(Connection(region=REGION, endpoint_url=box.endpoint), 16)
-    bare.create_virtual_gateway(meshName="apps", virtualGatewayName="gw", spec=gateway_spec())
+    bare.create_virtual_gateway(
+        meshName="apps", virtualGatewayName="gw", spec=gateway("gw", port=8080, protocol="http")["spec"]
+    )
     started = time.process_time()
     for i in range(calls):
         bare.create_gateway_route(
-            meshName="apps", virtualGatewayName="gw", gatewayRouteName=f"r{i}", spec=route_spec(i)
+            meshName="apps",
+            virtualGatewayName="gw",
+            gatewayRouteName=f"r{i}",
+            spec=bench_route("gw", i)["spec"],
         )
     return (time.process_time() - started) / calls * 1000
 
@@ -580,8 +599,7 @@ def watch_latency(box: SandboxProcess, work: Path) -> dict[str, Any]:
     box.fresh()
     root = tree(work / "s6", 1, 1)
     daemon = subprocess.Popen(
-        [
-            str(BIN / "reconcile"),
+        command(
             "--watch",
             "-f",
             str(root),
@@ -593,7 +611,7 @@ def watch_latency(box: SandboxProcess, work: Path) -> dict[str, Any]:
             "3600",
             "--log-level",
             "error",
-        ],
+        ),
         env={
             **os.environ,
             "AWS_ACCESS_KEY_ID": "bench",
@@ -606,17 +624,9 @@ def watch_latency(box: SandboxProcess, work: Path) -> dict[str, Any]:
         _wait(lambda: len(box.control("stats")["writes_at"]) >= 3)  # CreateMesh, then the initial apply
         for n in range(20):
             started = time.time()
-            doc = {
-                "apiVersion": "appmesh.reconciler/v1",
-                "kind": "GatewayRoute",
-                "metadata": {"name": f"new{n}", "mesh": "apps", "virtualGateway": "gw0"},
-                "spec": {
-                    "httpRoute": {
-                        "match": {"prefix": f"/new{n}/"},
-                        "action": {"target": {"virtualService": {"virtualServiceName": "svc.apps.local"}}},
-                    }
-                },
-            }
+            doc = route(
+                f"new{n}", gateway="gw0", prefix=f"/new{n}/", service="svc.apps.local", route_type="httpRoute"
+            )
             (root / f"new{n}.yaml").write_text(yaml.safe_dump(doc))
             first = _wait(
                 lambda s=started: next((t for t in box.control("stats")["writes_at"] if t >= s), None)
@@ -638,18 +648,26 @@ def watch_latency(box: SandboxProcess, work: Path) -> dict[str, Any]:
     }
 
 
-def _wait(condition: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while (value := condition()) is None or value is False:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the sandbox never saw the expected call")
-        time.sleep(0.02)
-    return value
+def _wait(condition: Any) -> Any:
+    return eventually(condition, timeout=60, interval=0.02)
+
+
+def _bounds_alone() -> None:
+    """`run.py bounds`: scenario 12 alone (offline, no sandbox), printed, results.json untouched."""
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        row = hostile_bounds(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"| {row['scenario']} | {row['figure']} | {row['baseline']} | {row['target']} | {row['met']} |")
 
 
 def main() -> None:
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION=REGION)
     logs.configure("warning")
+    if sys.argv[1:] == ["bounds"]:
+        _bounds_alone()
+        return
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     box = SandboxProcess()
     try:
@@ -663,6 +681,7 @@ def main() -> None:
             watch_latency(box, work),
             hostile_tree_memory(work),
             offline_curve(work),
+            hostile_bounds(work),
             apply_cpu(box, work),
             scheduling(work),
         ]

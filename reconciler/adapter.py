@@ -17,6 +17,7 @@ import botocore.session
 from botocore.config import Config
 
 from .errors import ApiError, ConnectionFailed, NoCredentials, NotFound, Throttled, classify
+from .options import Connection
 from .resources import GATEWAY, ROUTE, Key, Live, Scope, ServiceState
 from .retrying import Retrier
 from .shutdown import Shutdown
@@ -63,13 +64,6 @@ class Summary:
     stamp: str  # lastUpdatedAt: tells a recreated resource from the one cached
 
 
-@dataclass(frozen=True)
-class Connection:
-    region: str | None = None
-    profile: str | None = None
-    endpoint_url: str | None = None
-
-
 # Each App Mesh call reads or writes one small resource (or one page of at most 100
 # summaries): an answer silent for 10 s is a hung call, and waiting longer (botocore's
 # default is 60 s) only hides it. A timeout is retried like a dropped connection, and the
@@ -83,7 +77,8 @@ THREADS_PER_CALL = 4
 
 
 CallObserver = Callable[[str, int], None]
-Fence = Callable[[], None]  # called right before every write; raises Stopped when it may not go out
+Fence = Callable[[], None]  # called right before every write leaves; raises Stopped when it may not
+_READS = ("Describe", "List")  # every other App Mesh operation writes
 
 
 def make_client(connection: Connection, max_pool: int, credentials: Mapping[str, str] | None = None) -> Any:
@@ -141,20 +136,26 @@ class AppMesh:
         self._in_flight = Slots(limits.concurrency, shutdown)
         self.workers = limits.concurrency * THREADS_PER_CALL
         self._observe = observe
-        self._fence = fence
+        if fence is not None:
+            # As late as botocore allows: after the request is built and signed, right before
+            # it is sent. A pause (SIGSTOP, a frozen VM) between the check and the send is the
+            # one window left, and the shorter the code between them, the narrower it is.
+            service = client.meta.service_model.service_id.hyphenize()  # "app-mesh"
+            client.meta.events.register(f"before-send.{service}", _fencing(fence))
 
     @classmethod
     def connect(
         cls,
         connection: Connection,
-        limits: Limits | None = None,
         *,
+        limits: Limits | None = None,
         retry: RetryPolicy | None = None,
         observe: CallObserver | None = None,
         on_retry: Callable[[ApiError], None] | None = None,
         shutdown: Shutdown | None = None,
         fence: Fence | None = None,
     ) -> AppMesh:
+        """The constructor's options, with a client built for ``connection``."""
         limits = limits or Limits()
         client = _guard("CreateClient", lambda: make_client(connection, limits.concurrency + 4))
         return cls(
@@ -255,8 +256,6 @@ class AppMesh:
             bucket.acquire()
             try:
                 with self._in_flight.held():
-                    if write and self._fence is not None:
-                        self._fence()  # as late as can be: the slot and the token may have taken long
                     answer: dict[str, Any] = _guard(_pascal(operation), lambda: method(**params))
             except ApiError as exc:
                 self._note(operation, exc.status or 0)
@@ -287,6 +286,14 @@ def _guard(operation: str, fn: Callable[[], Any]) -> Any:
         raise ConnectionFailed(str(exc), code=type(exc).__name__, operation=operation) from None
     except _SETUP_ERRORS as exc:
         raise NoCredentials(str(exc), code=type(exc).__name__, operation=operation) from None
+
+
+def _fencing(fence: Fence) -> Callable[..., None]:
+    def before_send(event_name: str, **_: Any) -> None:
+        if not event_name.rpartition(".")[2].startswith(_READS):
+            fence()
+
+    return before_send
 
 
 def _pascal(operation: str) -> str:

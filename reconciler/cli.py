@@ -1,43 +1,50 @@
-"""The ``reconcile`` command line (PRODUCT.md §2). Click handles parsing and help."""
+"""The ``reconcile`` command line (PRODUCT.md §2). Click handles parsing and help.
+
+Each group of flags (the AWS client, logging, the plan overrides, the daemon, the
+Lease, notifications) reaches a command as one typed object, gathered by
+``option_group`` before the command runs; what the daemon's options become is the
+daemon's own composition root (``daemon/app.py``).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import math
 import os
 import re
-import socket
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
 from . import loader, model, render
 from . import settings as settings_
+from .daemon.options import DaemonOptions, LeaseConfig, NotifyOptions
 from .errors import ApiError
+from .options import AwsOptions, Connection, LogFormat, LogOptions
 from .plan import Plan, make_plan, owned_tags
 from .problems import Problem, Severity, errors, warnings
 from .resources import Key, Live, Scope
-from .settings import LeaseTiming, WatchSettings
+from .settings import Overrides
 from .shutdown import Shutdown
 from .throttle import Limits, RetryPolicy
 from .yamlload import Refused
 
 if TYPE_CHECKING:
-    from .adapter import AppMesh, CallObserver, Fence
+    from .adapter import AppMesh
     from .convert.gatewayapi import Conversion, ConversionMap
-    from .daemon.leader import Elector
-    from .daemon.notify import Notifier
     from .engine import Reconciler
     from .outcomes import Report
 
-# The AWS SDK and the daemon's stack (watchdog, prometheus_client, rich) are imported
-# by the commands that use them, so offline commands (validate, diff, schema) start
-# without them.
+# The AWS SDK and the daemon's stack (watchdog, prometheus_client, the Kubernetes
+# client, rich) are imported by the commands that use them, so offline commands
+# (validate, diff, schema) start without them; ``daemon.options`` is plain dataclasses.
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,6 +61,42 @@ manifests_option = click.option(
     show_envvar=True,
     help="Directory (or file) of manifests, read recursively.",
 )
+
+
+def option_group(
+    keyword: str, build: Callable[..., object], *options: Callable[[Any], Any]
+) -> Callable[[F], F]:
+    """Declare a group of flags; the command gets one typed object, ``build(**flags)``, as ``keyword``.
+
+    When an outer group already built ``keyword``, ``build`` receives that object as its
+    first argument and returns it completed (flags of one group need not be adjacent in
+    ``--help``).
+    """
+    names = _param_names(options)
+
+    def decorate(fn: F) -> F:
+        def command(*args: Any, **kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name) for name in names}
+            built = build(kwargs.pop(keyword), **given) if keyword in kwargs else build(**given)
+            return fn(*args, **kwargs, **{keyword: built})
+
+        functools.update_wrapper(command, fn, updated=())
+        command.__click_params__ = list(getattr(fn, "__click_params__", []))  # type: ignore[attr-defined]
+        for option in reversed(options):
+            command = option(command)
+        return cast(F, command)
+
+    return decorate
+
+
+def _param_names(options: tuple[Callable[[Any], Any], ...]) -> list[str]:
+    """The keyword each option hands its command, read off click's own declarations."""
+
+    def probe() -> None: ...
+
+    for option in options:
+        option(probe)
+    return [str(param.name) for param in getattr(probe, "__click_params__", [])]
 
 
 def _output_option(*choices: str) -> Callable[[F], F]:
@@ -88,126 +131,354 @@ def _parse_duration(_: Any, __: Any, value: str | None) -> float | None:
         raise click.BadParameter(str(exc)) from None
 
 
+class FiniteRange(click.FloatRange):
+    """A FloatRange that refuses nan and the infinities (``nan < 0`` is false: a bound alone lets it in)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def _parse_namespace(_: Any, __: Any, value: str | None) -> str | None:
+    """``convert --namespace``: a DNS-1123 label, checked before anything is written or created."""
+    from .convert import names
+
+    if value is not None and not names.valid(value, names.Rule.LABEL):
+        raise click.BadParameter(
+            f"{value!r} is not a Kubernetes namespace (a DNS-1123 label, 1-63 of a-z0-9-)"
+        )
+    return value
+
+
+class _Cli(click.Group):
+    """Every usage error exits 1, as documented: click's 2 would read as "changes pending"
+    to a job running with --detailed-exitcode."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        with _usage_errors_exit_1():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _usage_errors_exit_1():
+            return super().invoke(ctx)
+
+
+class _UsageError(click.UsageError):
+    exit_code = EXIT_ERROR
+
+
+@contextlib.contextmanager
+def _usage_errors_exit_1() -> Iterator[None]:
+    try:
+        yield
+    except _UsageError:
+        raise
+    except click.UsageError as exc:  # the same words (suggestions included) and usage line
+        raise _UsageError(exc.format_message(), exc.ctx) from None
+
+
 def _tuning(
-    flag: str, kind: click.IntRange | click.FloatRange, default: float, help_: str
+    flag: str, kind: click.IntRange | click.FloatRange, default: float, help_: str, name: str | None = None
 ) -> Callable[[F], F]:
     """A numeric option whose default is the one the code uses (never written twice)."""
-    return click.option(flag, type=kind, default=default, show_default=True, help=help_)
+    names = (flag, name) if name else (flag,)
+    return click.option(*names, type=kind, default=default, show_default=True, help=help_)
 
 
-_LIMITS, _RETRY, _DEFAULTS, _WATCH = Limits(), RetryPolicy(), settings_.Settings(), WatchSettings()
-_LEASE = LeaseTiming()
+_LIMITS, _RETRY, _DEFAULTS = Limits(), RetryPolicy(), settings_.Settings()
+_DAEMON, _LEASE, _NOTIFY = DaemonOptions(), LeaseConfig(), NotifyOptions()
+
+plan_meaning_options = option_group(
+    "overrides",
+    Overrides,
+    click.option(
+        "--owner",
+        callback=_parse_owner,
+        help=f"Value of the {model.OWNER_TAG} tag that marks resources this reconciler "
+        f"manages. Setting: owner (default {_DEFAULTS.owner!r}).",
+    ),
+    click.option(
+        "--prune/--no-prune",
+        default=None,
+        help="Delete owned resources that are absent from the manifests. Setting: prune.",
+    ),
+    click.option(
+        "--allow-empty/--no-allow-empty",
+        default=None,
+        help="Let an empty manifest set (for a mesh) prune. Setting: allowEmpty.",
+    ),
+    click.option(
+        "--suspend/--no-suspend",
+        default=None,
+        help="Plan and report drift but write nothing. Setting: suspend.",
+    ),
+    click.option(
+        "--max-deletes",
+        type=click.IntRange(0),
+        help=f"Refuse to prune more than this many resources in one run. Setting: maxDeletes "
+        f"(default {_DEFAULTS.max_deletes}).",
+    ),
+    click.option(
+        "--mesh",
+        "meshes",
+        multiple=True,
+        callback=_parse_scopes,
+        metavar="MESH[@OWNER]",
+        help="Manage exactly these meshes (repeatable); others are never read or written. "
+        "Setting: meshes (default: the meshes the manifests name).",
+    ),
+)
+"""Flags that override the tree's kind: Settings for one run (PRODUCT.md §6)."""
 
 
-def plan_meaning_options(fn: F) -> F:
-    """Flags that override the tree's kind: Settings for one run (PRODUCT.md §6)."""
-    for option in reversed(
-        [
-            click.option(
-                "--owner",
-                callback=_parse_owner,
-                help=f"Value of the {model.OWNER_TAG} tag that marks resources this reconciler "
-                f"manages. Setting: owner (default {_DEFAULTS.owner!r}).",
-            ),
-            click.option(
-                "--prune/--no-prune",
-                default=None,
-                help="Delete owned resources that are absent from the manifests. Setting: prune.",
-            ),
-            click.option(
-                "--allow-empty/--no-allow-empty",
-                default=None,
-                help="Let an empty manifest set (for a mesh) prune. Setting: allowEmpty.",
-            ),
-            click.option(
-                "--suspend/--no-suspend",
-                default=None,
-                help="Plan and report drift but write nothing. Setting: suspend.",
-            ),
-            click.option(
-                "--max-deletes",
-                type=click.IntRange(0),
-                help=f"Refuse to prune more than this many resources in one run. Setting: maxDeletes "
-                f"(default {_DEFAULTS.max_deletes}).",
-            ),
-            click.option(
-                "--mesh",
-                "meshes",
-                multiple=True,
-                callback=_parse_scopes,
-                metavar="MESH[@OWNER]",
-                help="Manage exactly these meshes (repeatable); others are never read or written. "
-                "Setting: meshes (default: the meshes the manifests name).",
-            ),
-        ]
-    ):
-        fn = option(fn)
-    return fn
+def _with_timing(overrides: Overrides, resync_interval: float | None, debounce: float | None) -> Overrides:
+    return replace(overrides, resync_interval=resync_interval, debounce=debounce)
 
 
-def _overrides(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The plan-meaning flags given on this command line (None: not given)."""
-    return {name: params.get(name) for name in settings_.ATTRIBUTES}
-
+watch_timing_options = option_group(
+    "overrides",
+    _with_timing,
+    click.option(
+        "--resync-interval",
+        callback=_parse_duration,
+        help=f"--watch: period of the full rescan that also puts back drift (90, 90s, 5m). "
+        f"Setting: resyncInterval (default {_DEFAULTS.resync_interval:g}s).",
+    ),
+    click.option(
+        "--debounce",
+        callback=_parse_duration,
+        help=f"--watch: quiet after a file event before reconciling. Setting: debounce "
+        f"(default {_DEFAULTS.debounce:g}s).",
+    ),
+)
+"""The daemon's two plan-meaning flags, completing ``plan_meaning_options``' overrides."""
 
 detailed_exitcode_option = click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 2 when the plan (a dry run, or a diff) has changes."
 )
 
 
-def aws_options(fn: F) -> F:
-    """Where and how to reach App Mesh; credentials come from the standard AWS chain only."""
-    for option in reversed(
-        [
-            click.option("--region", envvar="AWS_REGION", help="AWS region (default: the AWS chain's)."),
-            click.option("--profile", envvar="AWS_PROFILE", help="AWS shared-config profile."),
-            click.option("--endpoint-url", help="Any App Mesh-compatible endpoint, e.g. the sandbox's."),
-            _tuning(
-                "--concurrency", click.IntRange(1, 64), _LIMITS.concurrency, "API calls in flight at once."
-            ),
-            _tuning(
-                "--read-rate",
-                click.FloatRange(min=0.1),
-                _LIMITS.read_rate,
-                "Client-side limit on read calls per second.",
-            ),
-            _tuning(
-                "--write-rate",
-                click.FloatRange(min=0.1),
-                _LIMITS.write_rate,
-                "Starting and highest write calls per second (backs off on 429).",
-            ),
-            _tuning(
-                "--max-attempts",
-                click.IntRange(1, 50),
-                _RETRY.max_attempts,
-                "Attempts per API call on throttling, 5xx and dropped connections.",
-            ),
-            _tuning(
-                "--retry-budget",
-                click.FloatRange(min=1),
-                _RETRY.run_budget,
-                "Seconds one run may spend retrying before giving up.",
-            ),
-            click.option(
-                "--log-level",
-                type=click.Choice(["debug", "info", "warning", "error"]),
-                help="Default: info with --watch, warning otherwise.",
-            ),
-            click.option(
-                "--log-format",
-                type=click.Choice(["auto", "json", "console"]),
-                default="auto",
-                show_default=True,
-                help="auto: console on a TTY, JSON lines otherwise.",
-            ),
-        ]
-    ):
-        fn = option(fn)
-    return fn
+def _aws(
+    *,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    concurrency: int,
+    read_rate: float,
+    write_rate: float,
+    max_attempts: int,
+    retry_budget: float,
+) -> AwsOptions:
+    return AwsOptions(
+        connection=Connection(region, profile, endpoint_url),
+        limits=Limits(read_rate, write_rate, concurrency),
+        retry=RetryPolicy(max_attempts=max_attempts, run_budget=retry_budget),
+    )
+
+
+aws_options = option_group(
+    "aws",
+    _aws,
+    click.option("--region", envvar="AWS_REGION", help="AWS region (default: the AWS chain's)."),
+    click.option("--profile", envvar="AWS_PROFILE", help="AWS shared-config profile."),
+    click.option("--endpoint-url", help="Any App Mesh-compatible endpoint, e.g. the sandbox's."),
+    _tuning("--concurrency", click.IntRange(1, 64), _LIMITS.concurrency, "API calls in flight at once."),
+    _tuning(
+        "--read-rate",
+        FiniteRange(min=0.1),
+        _LIMITS.read_rate,
+        "Client-side limit on read calls per second.",
+    ),
+    _tuning(
+        "--write-rate",
+        FiniteRange(min=0.1),
+        _LIMITS.write_rate,
+        "Starting and highest write calls per second (backs off on 429).",
+    ),
+    _tuning(
+        "--max-attempts",
+        click.IntRange(1, 50),
+        _RETRY.max_attempts,
+        "Attempts per API call on throttling, 5xx and dropped connections.",
+    ),
+    _tuning(
+        "--retry-budget",
+        FiniteRange(min=1),
+        _RETRY.run_budget,
+        "Seconds one run may spend retrying before giving up.",
+    ),
+)
+"""Where and how to reach App Mesh; credentials come from the standard AWS chain only."""
+
+
+def _log(*, level: str | None, format: str) -> LogOptions:
+    return LogOptions(level=level, format=LogFormat(format))
+
+
+log_options = option_group(
+    "log",
+    _log,
+    click.option(
+        "--log-level",
+        "level",
+        type=click.Choice(["debug", "info", "warning", "error"]),
+        help="Default: info with --watch, warning otherwise.",
+    ),
+    click.option(
+        "--log-format",
+        "format",
+        type=click.Choice([f.value for f in LogFormat]),
+        default=LogFormat.AUTO.value,
+        show_default=True,
+        help="auto: console on a TTY, JSON lines otherwise.",
+    ),
+)
+
+daemon_options = option_group(
+    "daemon",
+    DaemonOptions,
+    click.option(
+        "--watch-mode",
+        "mode",
+        type=click.Choice(["auto", "poll"]),
+        default=_DAEMON.mode,
+        show_default=True,
+        help="--watch: inotify (auto) or polling, for volumes that deliver no events.",
+    ),
+    click.option(
+        "--metrics-addr",
+        default=_DAEMON.metrics_addr,
+        show_default=True,
+        help="--watch: HOST:PORT serving /healthz, /readyz and /metrics.",
+    ),
+    _tuning(
+        "--grace-period",
+        FiniteRange(min=0),
+        _DAEMON.grace,
+        "--watch: seconds to finish in-flight calls after SIGTERM before exiting.",
+        "grace",
+    ),
+    _tuning(
+        "--confirm-deletes-after",
+        FiniteRange(min=0),
+        _DAEMON.confirm_deletes,
+        "--watch: a delete is applied only when planned again from a snapshot this many seconds later.",
+        "confirm_deletes",
+    ),
+    _tuning(
+        "--stuck-after",
+        FiniteRange(min=1),
+        _DAEMON.stuck_after,
+        "--watch: /healthz fails when one run has lasted longer than this many seconds.",
+    ),
+)
+
+notify_options = option_group(
+    "notify",
+    NotifyOptions,
+    click.option(
+        "--notify-webhook",
+        "webhook",
+        default="",
+        envvar="RECONCILE_NOTIFY_WEBHOOK",
+        show_envvar=True,
+        help="--watch: POST a JSON notice of every run that changed something or failed (a secret: "
+        "never logged).",
+    ),
+    click.option(
+        "--github-status-repo",
+        "github_repo",
+        default="",
+        metavar="OWNER/NAME",
+        help="--watch: set a GitHub commit status on each applied revision (token from $GITHUB_TOKEN).",
+    ),
+    click.option(
+        "--github-api-url",
+        default=_NOTIFY.github_api_url,
+        show_default=True,
+        help="--watch: GitHub's API, or GitHub Enterprise's (https://HOST/api/v3).",
+    ),
+    click.option(
+        "--github-status-context",
+        "github_context",
+        default=_NOTIFY.github_context,
+        show_default=True,
+        help="--watch: the status's context.",
+    ),
+)
+
+
+def _lease(
+    *,
+    leader_elect: bool,
+    lease_name: str,
+    lease_namespace: str | None,
+    lease_identity: str | None,
+    lease_duration: float,
+    lease_renew_deadline: float,
+    lease_retry_period: float,
+) -> LeaseConfig | None:
+    """The Lease to hold with ``--leader-elect``; None without it (the ``--lease-*`` flags are unused)."""
+    if not leader_elect:
+        return None
+    try:
+        return LeaseConfig(
+            lease_name,
+            lease_namespace or "",
+            lease_identity or "",
+            lease_duration,
+            lease_renew_deadline,
+            lease_retry_period,
+        )
+    except ValueError as exc:
+        raise click.UsageError(f"--lease-*: {exc}") from None
+
+
+lease_options = option_group(
+    "lease",
+    _lease,
+    click.option(
+        "--leader-elect",
+        is_flag=True,
+        help="--watch: only the replica holding a coordination.k8s.io/v1 Lease writes; the others stand by.",
+    ),
+    click.option("--lease-name", default=_LEASE.name, show_default=True, help="--leader-elect: the Lease."),
+    click.option(
+        "--lease-namespace",
+        envvar="POD_NAMESPACE",
+        show_envvar=True,
+        help="--leader-elect: the Lease's namespace (default: the pod's own).",
+    ),
+    click.option(
+        "--lease-identity",
+        envvar="POD_NAME",
+        show_envvar=True,
+        help="--leader-elect: this replica's holder identity (default: the host name).",
+    ),
+    _tuning(
+        "--lease-duration", FiniteRange(min=1), _LEASE.duration, "--leader-elect: seconds a Lease lasts."
+    ),
+    _tuning(
+        "--lease-renew-deadline",
+        FiniteRange(min=0.5),
+        _LEASE.renew_deadline,
+        "--leader-elect: the leader stops writing when no renewal succeeded for this long.",
+    ),
+    _tuning(
+        "--lease-retry-period",
+        FiniteRange(min=0.1),
+        _LEASE.retry_period,
+        "--leader-elect: seconds between tries.",
+    ),
+)
 
 
 @click.group(
+    cls=_Cli,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit status: 0 success and nothing left to do; 2 with --detailed-exitcode when a "
@@ -222,227 +493,64 @@ def aws_options(fn: F) -> F:
 @click.option(
     "--watch", is_flag=True, help="Run as a daemon: apply on every manifest change and on a resync."
 )
-@click.option(
-    "--resync-interval",
-    callback=_parse_duration,
-    help=f"--watch: period of the full rescan that also puts back drift (90, 90s, 5m). "
-    f"Setting: resyncInterval (default {_DEFAULTS.resync_interval:g}s).",
-)
-@click.option(
-    "--debounce",
-    callback=_parse_duration,
-    help=f"--watch: quiet after a file event before reconciling. Setting: debounce "
-    f"(default {_DEFAULTS.debounce:g}s).",
-)
-@click.option(
-    "--watch-mode",
-    type=click.Choice(["auto", "poll"]),
-    default=_WATCH.mode,
-    show_default=True,
-    help="--watch: inotify (auto) or polling, for volumes that deliver no events.",
-)
-@click.option(
-    "--metrics-addr",
-    default=_WATCH.metrics_addr,
-    show_default=True,
-    help="--watch: HOST:PORT serving /healthz, /readyz and /metrics.",
-)
-@_tuning(
-    "--grace-period",
-    click.FloatRange(min=0),
-    _WATCH.grace,
-    "--watch: seconds to finish in-flight calls after SIGTERM before exiting.",
-)
-@_tuning(
-    "--confirm-deletes-after",
-    click.FloatRange(min=0),
-    _WATCH.confirm_deletes,
-    "--watch: a delete is applied only when planned again from a snapshot this many seconds later.",
-)
-@_tuning(
-    "--stuck-after",
-    click.FloatRange(min=1),
-    _WATCH.stuck_after,
-    "--watch: /healthz fails when one run has lasted longer than this many seconds.",
-)
-@click.option(
-    "--notify-webhook",
-    envvar="RECONCILE_NOTIFY_WEBHOOK",
-    show_envvar=True,
-    help="--watch: POST a JSON notice of every run that changed something or failed (a secret: "
-    "never logged).",
-)
-@click.option(
-    "--github-status-repo",
-    metavar="OWNER/NAME",
-    help="--watch: set a GitHub commit status on each applied revision (token from $GITHUB_TOKEN).",
-)
-@click.option(
-    "--github-api-url",
-    default="https://api.github.com",
-    show_default=True,
-    help="--watch: GitHub's API, or GitHub Enterprise's (https://HOST/api/v3).",
-)
-@click.option(
-    "--github-status-context",
-    default="appmesh-reconciler",
-    show_default=True,
-    help="--watch: the status's context.",
-)
-@click.option(
-    "--leader-elect",
-    is_flag=True,
-    help="--watch: only the replica holding a coordination.k8s.io/v1 Lease writes; the others stand by.",
-)
-@click.option(
-    "--lease-name", default="appmesh-reconciler", show_default=True, help="--leader-elect: the Lease."
-)
-@click.option(
-    "--lease-namespace",
-    envvar="POD_NAMESPACE",
-    show_envvar=True,
-    help="--leader-elect: the Lease's namespace (default: the pod's own).",
-)
-@click.option(
-    "--lease-identity",
-    envvar="POD_NAME",
-    show_envvar=True,
-    help="--leader-elect: this replica's holder identity (default: the host name).",
-)
-@_tuning(
-    "--lease-duration", click.FloatRange(min=1), _LEASE.duration, "--leader-elect: seconds a Lease lasts."
-)
-@_tuning(
-    "--lease-renew-deadline",
-    click.FloatRange(min=0.5),
-    _LEASE.renew_deadline,
-    "--leader-elect: the leader stops writing when no renewal succeeded for this long.",
-)
-@_tuning(
-    "--lease-retry-period",
-    click.FloatRange(min=0.1),
-    _LEASE.retry_period,
-    "--leader-elect: seconds between tries.",
-)
+@watch_timing_options
+@daemon_options
+@notify_options
+@lease_options
 @aws_options
+@log_options
 @click.pass_context
-def main(ctx: click.Context, /, **params: Any) -> None:
+def main(
+    ctx: click.Context,
+    /,
+    *,
+    manifests: Path,
+    dry_run: bool,
+    output: str,
+    detailed_exitcode: bool,
+    watch: bool,
+    overrides: Overrides,
+    daemon: DaemonOptions,
+    notify: NotifyOptions,
+    lease: LeaseConfig | None,
+    aws: AwsOptions,
+    log: LogOptions,
+) -> None:
     """Reconcile App Mesh virtual gateways and gateway routes with manifests.
 
     Without a command: plan, then apply once (or only print the plan with --dry-run).
     """
     if ctx.invoked_subcommand is not None:
         return
-    if params["watch"] and params["dry_run"]:
+    if watch and dry_run:
         raise click.UsageError("--watch applies changes; use --dry-run without --watch")
-    _configure_logs(params["log_level"] or ("info" if params["watch"] else "warning"), params["log_format"])
-    sys.exit(_watch(params) if params["watch"] else _reconcile_once(**params))
-
-
-def _watch(params: dict[str, Any]) -> int:
-    """Wire the daemon: one shutdown signal, made here and handed down to every wait."""
-    from .daemon.loop import Daemon, observer
-    from .daemon.metrics import Metrics
-    from .daemon.status import RunStatus
-    from .engine import Reconciler
-
-    metrics = Metrics()
-    runs = RunStatus()
-    shutdown = Shutdown()
-    elector = _elector(params, shutdown) if params["leader_elect"] else None
-    try:
-        mesh = _connect(
-            params,
-            shutdown,
-            observe=observer(metrics, runs),
-            on_retry=lambda error: metrics.retries.labels(error.code).inc(),
-            fence=elector.fence if elector is not None else None,
+    _configure_logs(log, "info" if watch else "warning")
+    if not watch:
+        sys.exit(
+            _reconcile_once(
+                manifests, overrides, aws, output=output, dry_run=dry_run, detailed=detailed_exitcode
+            )
         )
+    from .daemon import app
+
+    try:
+        sys.exit(app.run(manifests, overrides, aws=aws, options=daemon, lease=lease, notify=notify))
     except ApiError as exc:
-        return _api_error(exc)
-    settings = WatchSettings(
-        mode=params["watch_mode"],
-        metrics_addr=params["metrics_addr"],
-        grace=params["grace_period"],
-        confirm_deletes=params["confirm_deletes_after"],
-        stuck_after=params["stuck_after"],
-    )
-    reconciler = Reconciler(mesh, shutdown)
-    daemon = Daemon(
-        params["manifests"],
-        reconciler,
-        settings=settings,
-        overrides=_overrides(params),
-        metrics=metrics,
-        shutdown=shutdown,
-        notifier=_notifier(params, shutdown),
-        elector=elector,
-        runs=runs,
-    )
-    return daemon.run()
+        sys.exit(_api_error(exc))
 
 
-def _elector(params: dict[str, Any], shutdown: Shutdown) -> Elector:
-    from .daemon import leader
+def _connect(aws: AwsOptions, shutdown: Shutdown) -> AppMesh:
+    from .adapter import AppMesh
 
-    namespace = params["lease_namespace"] or _pod_namespace()
-    if not namespace:
-        raise click.UsageError("--leader-elect needs --lease-namespace (or $POD_NAMESPACE) outside a pod")
+    return AppMesh.connect(aws.connection, limits=aws.limits, retry=aws.retry, shutdown=shutdown)
+
+
+def _reconcile_once(
+    manifests: Path, overrides: Overrides, aws: AwsOptions, *, output: str, dry_run: bool, detailed: bool
+) -> int:
+    """Plan, then apply unless this is a dry run; the exit status (PRODUCT.md §2)."""
     try:
-        lease = leader.LeaseConfig(
-            params["lease_name"],
-            namespace,
-            params["lease_identity"] or socket.gethostname(),
-            params["lease_duration"],
-            params["lease_renew_deadline"],
-            params["lease_retry_period"],
-        )
-    except ValueError as exc:
-        raise click.UsageError(f"--lease-*: {exc}") from None
-    return leader.Elector(leader.connect(), lease, shutdown)
-
-
-def _pod_namespace() -> str:
-    """The namespace the service account's projected volume names, inside a pod."""
-    path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-    return path.read_text().strip() if path.is_file() else ""
-
-
-def _notifier(params: dict[str, Any], shutdown: Shutdown) -> Notifier:
-    from .daemon.notify import GitHubStatus, Notifier
-
-    github = None
-    if params["github_status_repo"]:
-        token = os.environ.get("GITHUB_TOKEN", "")
-        if not token:
-            raise click.UsageError("--github-status-repo needs a token in $GITHUB_TOKEN")
-        github = GitHubStatus(
-            params["github_status_repo"], token, params["github_api_url"], params["github_status_context"]
-        )
-    return Notifier(shutdown, params["notify_webhook"] or "", github)
-
-
-def _connect(
-    params: dict[str, Any],
-    shutdown: Shutdown,
-    *,
-    observe: CallObserver | None = None,
-    on_retry: Callable[[ApiError], None] | None = None,
-    fence: Fence | None = None,
-) -> AppMesh:
-    from .adapter import AppMesh, Connection
-
-    limits = Limits(params["read_rate"], params["write_rate"], params["concurrency"])
-    retry = RetryPolicy(max_attempts=params["max_attempts"], run_budget=params["retry_budget"])
-    connection = Connection(params["region"], params["profile"], params["endpoint_url"])
-    return AppMesh.connect(
-        connection, limits, retry=retry, observe=observe, on_retry=on_retry, shutdown=shutdown, fence=fence
-    )
-
-
-def _reconcile_once(**params: Any) -> int:
-    try:
-        result = loader.load(params["manifests"])
+        result = loader.load(manifests)
     except loader.SnapshotChanged as exc:
         click.echo(click.style(f"error: {exc}; nothing was changed", fg="red"), err=True)
         return EXIT_ERROR
@@ -451,17 +559,16 @@ def _reconcile_once(**params: Any) -> int:
         return EXIT_ERROR
     from .engine import Reconciler
 
-    output = params["output"]
     try:
         shutdown = Shutdown()  # a one-shot run stops on Ctrl-C by KeyboardInterrupt
-        reconciler = Reconciler(_connect(params, shutdown), shutdown)
-        settings = settings_.resolve(result.settings, _overrides(params))
+        reconciler = Reconciler(_connect(aws, shutdown), shutdown)
+        settings = settings_.resolve(result.settings, overrides)
         plan = reconciler.plan(result.state, settings, warnings(result.problems))
-        if params["dry_run"] or plan.blocked or not plan.has_changes or settings.suspend:
+        if dry_run or plan.blocked or not plan.has_changes or settings.suspend:
             click.echo(_render(plan, output))
-            if settings.suspend and not params["dry_run"] and output == "text":
+            if settings.suspend and not dry_run and output == "text":
                 click.echo(f"Suspended ({settings.origin('suspend')}): nothing was applied.")
-            return _plan_exit_code(plan, params["detailed_exitcode"])
+            return _plan_exit_code(plan, detailed)
         if output == "text":
             click.echo(_render(plan, output))
         report = apply_with_progress(reconciler, plan)
@@ -480,7 +587,7 @@ def _reconcile_once(**params: Any) -> int:
 @_output_option("text", "json", "markdown")
 @plan_meaning_options
 @detailed_exitcode_option
-def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, **params: Any) -> None:
+def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, overrides: Overrides) -> None:
     """Plan HEAD's manifests against BASE's, offline (no AWS call): a preview without credentials.
 
     BASE stands for what is live: every resource in it as applied under BASE's settings.
@@ -496,7 +603,7 @@ def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, **para
             _echo_problems(loaded[name].problems)
             sys.exit(EXIT_ERROR)
     before = settings_.resolve(loaded["BASE"].settings)
-    after = settings_.resolve(loaded["HEAD"].settings, _overrides(params))
+    after = settings_.resolve(loaded["HEAD"].settings, overrides)
     live = {
         key: Live(key, d.spec, f"manifest:{d.source}", 0, owned_tags(d.tags, before.owner))
         for key, d in loaded["BASE"].state.resources.items()
@@ -517,16 +624,27 @@ def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, **para
 @click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
 @manifests_option
 @aws_options
-def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, force: bool, **params: Any) -> None:
+@log_options
+def export(
+    *,
+    mesh: str,
+    mesh_owner: str,
+    gateway: str,
+    output_dir: Path,
+    force: bool,
+    manifests: Path,
+    aws: AwsOptions,
+    log: LogOptions,
+) -> None:
     """Write live gateways and routes as manifests (to adopt existing resources, or to archive).
 
     A mesh outside the tree's settings ``meshes`` is refused: this instance never reads it.
     """
-    _configure_logs(params["log_level"] or "warning", params["log_format"])
+    _configure_logs(log, "warning")
     from . import export as exporter
     from . import files
 
-    live, vanished = _read_mesh(Scope(mesh, mesh_owner), params)
+    live, vanished = _read_mesh(Scope(mesh, mesh_owner), manifests, aws)
     if gateway:
         live = {k: v for k, v in live.items() if k.gateway == gateway}
     try:
@@ -542,9 +660,9 @@ def export(mesh: str, mesh_owner: str, gateway: str, output_dir: Path, force: bo
     sys.exit(EXIT_OK if check.ok and not vanished else EXIT_ERROR)
 
 
-def _read_mesh(scope: Scope, params: dict[str, Any]) -> tuple[dict[Key, Live], list[str]]:
+def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key, Live], list[str]]:
     """Every gateway and route of a mesh this instance manages, and what vanished while read."""
-    settings = _tree_settings(params["manifests"])
+    settings = _tree_settings(manifests)
     if not settings.manages(scope):
         origin = settings.origin("meshes")
         raise click.UsageError(f"mesh {scope} is not among the meshes this instance manages ({origin})")
@@ -552,7 +670,7 @@ def _read_mesh(scope: Scope, params: dict[str, Any]) -> tuple[dict[Key, Live], l
 
     vanished: list[str] = []
     try:
-        reader = LiveReader(_connect(params, Shutdown()))
+        reader = LiveReader(_connect(aws, Shutdown()))
         live = reader.read({scope}, lambda _key: True, lambda key: vanished.append(str(key)))
     except ApiError as exc:
         sys.exit(_api_error(exc))
@@ -568,7 +686,11 @@ def _read_mesh(scope: Scope, params: dict[str, Any]) -> tuple[dict[Key, Live], l
     "-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Directory to write."
 )
 @click.option("--gateway-class", required=True, help="gatewayClassName of every Gateway written.")
-@click.option("--namespace", help="Namespace of every object (default: one per mesh, named after it).")
+@click.option(
+    "--namespace",
+    callback=_parse_namespace,
+    help="Namespace of every object (default: one per mesh, named after it).",
+)
 @click.option(
     "--map",
     "map_file",
@@ -578,8 +700,10 @@ def _read_mesh(scope: Scope, params: dict[str, Any]) -> tuple[dict[Key, Live], l
 @click.option(
     "--crds",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
-    help="Check every object against these CustomResourceDefinitions before writing anything.",
+    help="Check every object against these CustomResourceDefinitions before writing anything "
+    "(default: the Gateway API v1.6.1 standard-channel CRDs shipped with this package).",
 )
+@click.option("--no-crds-check", is_flag=True, help="Write the objects without checking them against CRDs.")
 @click.option("--mesh", help="Convert a live mesh instead of the manifests (read like `export`).")
 @click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
 @click.option("--report", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -587,7 +711,25 @@ def _read_mesh(scope: Scope, params: dict[str, Any]) -> tuple[dict[Key, Live], l
 @click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
 @manifests_option
 @aws_options
-def convert(*, target: str, output_dir: Path, mesh: str | None, mesh_owner: str, **params: Any) -> None:
+@log_options
+def convert(
+    *,
+    target: str,
+    output_dir: Path,
+    gateway_class: str,
+    namespace: str | None,
+    map_file: Path | None,
+    crds: Path | None,
+    no_crds_check: bool,
+    mesh: str | None,
+    mesh_owner: str,
+    report: str,
+    strict: bool,
+    force: bool,
+    manifests: Path,
+    aws: AwsOptions,
+    log: LogOptions,
+) -> None:
     """Write the gateways and routes as Kubernetes Gateway API v1 objects, with a loss report.
 
     Every field Gateway API cannot express is reported with its path and what was
@@ -595,38 +737,39 @@ def convert(*, target: str, output_dir: Path, mesh: str | None, mesh_owner: str,
     are reported in pairs. Nothing is written when the input or the check fails.
     """
     from . import files
-    from .convert import gatewayapi, precedence, report
+    from .convert import gatewayapi, precedence
+    from .convert import report as reports
 
     assert target == "gateway-api"  # the only choice click accepts
-    _configure_logs(params["log_level"] or "warning", params["log_format"])
+    _configure_logs(log, "warning")
+    if crds and no_crds_check:
+        raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
     if mesh:
-        live, _vanished = _read_mesh(Scope(mesh, mesh_owner), params)
+        live, _vanished = _read_mesh(Scope(mesh, mesh_owner), manifests, aws)
         specs = {key: resource.spec for key, resource in live.items()}
     else:
-        specs = {
-            key: desired.spec for key, desired in _load_or_exit(params["manifests"]).state.resources.items()
-        }
-    options = gatewayapi.Options(
-        params["gateway_class"], params["namespace"], _conversion_map(params["map_file"])
-    )
-    conversion = gatewayapi.convert(specs, options)
-    conflicts = precedence.conflicts(conversion.objects)
-    if params["crds"]:
-        _check_against_crds(conversion, params["crds"])
+        specs = {key: desired.spec for key, desired in _load_or_exit(manifests).state.resources.items()}
+    options = gatewayapi.Options(gateway_class, namespace, _conversion_map(map_file))
     try:
-        paths = files.write_files(
-            conversion.files(output_dir), output_dir, gatewayapi.HEADER, force=params["force"]
-        )
+        conversion = gatewayapi.convert(specs, options)
+    except gatewayapi.ConversionError as exc:
+        click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
+        sys.exit(EXIT_ERROR)
+    conflicts = precedence.conflicts(conversion.objects)
+    if not no_crds_check:
+        _check_against_crds(conversion, crds)
+    try:
+        paths = files.write_files(conversion.files(output_dir), output_dir, gatewayapi.HEADER, force=force)
     except files.WriteRefused as exc:
         click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
         sys.exit(EXIT_ERROR)
     written = [str(path) for path in paths]
-    if params["report"] == "json":
-        click.echo(report.as_json(conversion, conflicts, written))
+    if report == "json":
+        click.echo(reports.as_json(conversion, conflicts, written))
     else:
-        click.echo(report.text(conversion, conflicts, written))
+        click.echo(reports.text(conversion, conflicts, written))
     lossy = bool(conversion.losses or conflicts)
-    sys.exit(EXIT_ERROR if params["strict"] and lossy else EXIT_OK)
+    sys.exit(EXIT_ERROR if strict and lossy else EXIT_OK)
 
 
 def _load_or_exit(tree: Path) -> loader.LoadResult:
@@ -656,18 +799,15 @@ def _conversion_map(path: Path | None) -> ConversionMap:
     sys.exit(EXIT_ERROR)
 
 
-def _check_against_crds(conversion: Conversion, crds: Path) -> None:
+def _check_against_crds(conversion: Conversion, crds: Path | None) -> None:
+    """Exit 1, writing nothing, when an API server would refuse an object (``crds``: the bundled)."""
+    from .convert import crdcheck
+
     try:
-        from .convert import crdcheck
-    except ImportError:
-        raise click.UsageError(
-            "--crds needs jsonschema and cel-python: pip install 'appmesh-gateway-reconciler[convert]'"
-        ) from None
-    try:
-        schemas = crdcheck.Schemas.load(crds)
+        schemas = crdcheck.Schemas.load(crds or crdcheck.BUNDLED)
     except crdcheck.CrdError as exc:
         raise click.UsageError(str(exc)) from None
-    violations = [v for obj in conversion.objects for v in schemas.check(obj.body)]
+    violations = schemas.check_all(obj.body for obj in conversion.objects)
     for violation in violations:
         click.echo(click.style(render.clean(f"error: {violation}"), fg="red"), err=True)
     if violations:
@@ -677,10 +817,10 @@ def _check_against_crds(conversion: Conversion, crds: Path) -> None:
         sys.exit(EXIT_ERROR)
 
 
-def _configure_logs(level: str, fmt: str = "auto") -> None:
+def _configure_logs(log: LogOptions, default_level: str) -> None:
     from . import logs  # structlog, only for commands that log
 
-    logs.configure(level, fmt)
+    logs.configure(log.level or default_level, log.format)
 
 
 def _plan_exit_code(plan: Plan, detailed: bool) -> int:
@@ -767,7 +907,7 @@ def sandbox(manifests: Path, port: int, realistic: bool, serve: bool, demo: bool
     """Run plan → apply → plan-again on a local App Mesh (moto on 127.0.0.1); no AWS account needed."""
     from .sandbox import Realism, Sandbox
 
-    _configure_logs("warning")
+    _configure_logs(LogOptions(), "warning")
     # The sandbox accepts any credentials; never send a user's real ones to it.
     os.environ.update(AWS_ACCESS_KEY_ID="sandbox", AWS_SECRET_ACCESS_KEY="sandbox")
     os.environ.pop("AWS_SESSION_TOKEN", None)
@@ -787,7 +927,7 @@ def sandbox(manifests: Path, port: int, realistic: bool, serve: bool, demo: bool
 
 def _sandbox_demo(endpoint: str, manifests: Path) -> bool:
     """Create the meshes the manifests name, then plan, apply and plan again."""
-    from .adapter import AppMesh, Connection
+    from .adapter import AppMesh
     from .engine import Reconciler
 
     result = loader.load(manifests)

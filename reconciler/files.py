@@ -109,8 +109,8 @@ def _check_target(path: Path, base: Path, force: bool) -> None:
     for part in (path.parent, path):
         if part.is_symlink():
             raise WriteRefused(f"{part} is a symbolic link; nothing is written through one")
-    parent = Path(os.path.realpath(path.parent)) if path.parent.exists() else None
-    if parent is not None and not parent.is_relative_to(base):
+    parent = Path(os.path.realpath(path.parent))  # a missing one too: ``..`` must not climb out
+    if not parent.is_relative_to(base):
         raise WriteRefused(f"{path} would be written outside {base}")
     if path.exists() and not force:
         raise WriteRefused(f"{path} exists; pass --force to replace it")

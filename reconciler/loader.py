@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import model
 from . import settings as settings_
-from .problems import Problem, Severity, errors
+from .problems import Capped, Problem, Severity, errors
 from .resources import ROUTE, Desired, DesiredState, Key, Scope, Source
 from .shutdown import Shutdown
 from .yamlload import LOADER, Refused, documents
@@ -43,6 +43,9 @@ MAX_NODES = 100_000
 MAX_FILES = 5_000
 MAX_TREE_BYTES = 16 * 1024 * 1024
 MAX_DOCUMENTS = 100_000
+# Problems shown per run; the rest are counted, not built (a hostile tree can hold a
+# problem every few bytes: 16 MiB of them would take a gigabyte and a 200 MB log line).
+MAX_PROBLEMS = 1_000
 
 
 @dataclass
@@ -74,7 +77,7 @@ class _FileResult:
 
     file: str
     found: list[Desired | settings_.Declared]
-    problems: list[Problem]
+    problems: Capped
     documents: int
 
     def at(self, file: str) -> _FileResult:
@@ -82,7 +85,10 @@ class _FileResult:
         if file == self.file:
             return self
         found = [replace(f, source=replace(f.source, file=file)) for f in self.found]
-        problems = [replace(p, file=file) if p.file == self.file else p for p in self.problems]
+        problems = Capped(
+            MAX_PROBLEMS, (replace(p, file=file) if p.file == self.file else p for p in self.problems)
+        )
+        problems.omitted.update(self.problems.omitted)
         return _FileResult(file, found, problems, self.documents)
 
 
@@ -112,7 +118,8 @@ def load(
 
 
 def _load(root: Path, max_file_bytes: int, reuse: Reuse, budget: _Budget) -> LoadResult:
-    result = LoadResult(DesiredState())
+    problems = Capped(MAX_PROBLEMS)
+    result = LoadResult(DesiredState(), problems)
     digest = hashlib.sha256()
     try:
         files = discover(root, result.problems)
@@ -133,7 +140,12 @@ def _load(root: Path, max_file_bytes: int, reuse: Reuse, budget: _Budget) -> Loa
                 done = reuse[content] = _read_file(raw, path, budget)
             else:
                 done = done.at(str(path))
-                budget.documents += done.documents
+                try:
+                    budget.reuse(done.documents)
+                except Refused as exc:  # identical bytes count as often as they are found
+                    done = _FileResult(
+                        str(path), [], Capped(MAX_PROBLEMS, [Problem(str(exc), file=str(path))]), 0
+                    )
             result.problems += done.problems
             for found in done.found:
                 if isinstance(found, Desired):
@@ -148,13 +160,20 @@ def _load(root: Path, max_file_bytes: int, reuse: Reuse, budget: _Budget) -> Loa
         message = "no manifests found (*.yaml, *.yml, *.json)"
         result.problems.append(Problem(message, file=str(root), severity=Severity.WARNING))
     _warn_orphan_routes(result)
-    result.problems.sort(key=lambda p: (p.file, p.document or 0, p.line or 0))
+    result.problems = _shown(problems, root)
     return result
+
+
+def _shown(problems: Capped, root: Path) -> list[Problem]:
+    """The problems kept, in file order, then how many more there were."""
+    shown = sorted(problems, key=lambda p: (p.file, p.document or 0, p.line or 0))
+    summary = problems.summary(str(root))
+    return [*shown, summary] if summary else shown
 
 
 def _read_file(raw: bytes, path: Path, budget: _Budget) -> _FileResult:
     """Parse and validate one file, one document at a time (each dropped once validated)."""
-    problems: list[Problem] = []
+    problems = Capped(MAX_PROBLEMS)
     found: list[Desired | settings_.Declared] = []
     before = budget.documents
     for document in _parse(raw, str(path), path.suffix == ".json", problems, budget):
@@ -191,7 +210,10 @@ class _Budget:
 
     def document(self) -> None:
         self._check()
-        self.documents += 1
+        self.reuse(1)
+
+    def reuse(self, documents: int) -> None:
+        self.documents += documents
         if self.documents > MAX_DOCUMENTS:
             raise Refused(f"the tree holds more than {MAX_DOCUMENTS} documents, the limit")
 
@@ -204,25 +226,32 @@ def discover(root: Path, problems: list[Problem]) -> list[Path]:
     """Manifest files under ``root``, symlinks followed, each real file and directory once, sorted.
 
     Each real directory is walked once however many links lead to it, so a maze of
-    links costs no more than the directories it holds.
+    links costs no more than the directories it holds. A link that leads out of
+    ``root`` is refused: what is applied is what the repository holds under ``root``
+    (the preview's path filter), never a file elsewhere on the host.
     """
     if not root.exists():
         problems.append(Problem("manifest directory does not exist", file=str(root)))
         return []
     if root.is_file():
         return [root]
-    found: dict[str, Path] = {}
-    _walk(root, (), set(), found, problems)
-    return sorted(found.values())
+    walk = _Walk(os.path.realpath(root), problems)
+    _walk(root, (), walk)
+    return sorted(walk.found.values())
 
 
-def _walk(
-    directory: Path,
-    ancestors: tuple[tuple[int, int], ...],
-    visited: set[tuple[int, int]],
-    found: dict[str, Path],
-    problems: list[Problem],
-) -> None:
+@dataclass
+class _Walk:
+    """One walk of the tree: where it must stay, what it reports, what it has seen and found."""
+
+    boundary: str  # the root's real path
+    problems: list[Problem]
+    visited: set[tuple[int, int]] = field(default_factory=set)
+    found: dict[str, Path] = field(default_factory=dict)  # real path -> the path it was found at
+
+
+def _walk(directory: Path, ancestors: tuple[tuple[int, int], ...], walk: _Walk) -> None:
+    problems, visited = walk.problems, walk.visited
     try:
         stat = directory.stat()
         here = (stat.st_dev, stat.st_ino)
@@ -243,6 +272,9 @@ def _walk(
         if entry.name.startswith("."):
             continue
         path = Path(entry.path)
+        if entry.is_symlink() and not _inside(os.path.realpath(path), walk.boundary):
+            problems.append(Problem("symlink leads outside the manifest directory; not read", file=str(path)))
+            continue
         try:
             is_dir = entry.is_dir(follow_symlinks=True)
             is_file = entry.is_file(follow_symlinks=True)
@@ -250,11 +282,15 @@ def _walk(
             problems.append(Problem(f"cannot read: {exc.strerror}", file=str(path)))
             continue
         if is_dir:
-            _walk(path, (*ancestors, here), visited, found, problems)
+            _walk(path, (*ancestors, here), walk)
         elif is_file and path.suffix in SUFFIXES:
-            found.setdefault(os.path.realpath(path), path)
+            walk.found.setdefault(os.path.realpath(path), path)
         elif entry.is_symlink() and not path.exists():
             problems.append(Problem("broken symlink: its target does not exist", file=str(path)))
+
+
+def _inside(real: str, boundary: str) -> bool:
+    return real == boundary or real.startswith(boundary.rstrip(os.sep) + os.sep)
 
 
 def _read(path: Path, max_bytes: int) -> bytes:
@@ -314,7 +350,7 @@ def _parse(
         for index, data in documents(
             text, max_depth=MAX_DEPTH, max_nodes=MAX_NODES, on_document=budget.document
         ):
-            yield _Document(Source(file, index), data, functools.partial(_nth, nodes, index - 1))
+            yield _Document(Source(file, index), data, functools.partial(nodes, index - 1))
     except Refused as exc:
         document = exc.document or index or None
         problems.append(Problem(str(exc), file=file, document=document, line=exc.line, path=exc.path))
@@ -332,20 +368,27 @@ def _parse(
         problems.append(Problem(f"a value cannot be read: {reason}", file=file, document=index + 1))
 
 
-def _nth(nodes: Callable[[], list[yaml.Node]], index: int) -> yaml.Node:
-    return nodes()[index]
+def _lazy_nodes(text: str) -> Callable[[int], yaml.Node | None]:
+    """The documents' node trees, composed only if an error needs a line number.
 
+    Composed one document at a time and no further than asked: a syntax error in a
+    later document (reported where the reader meets it) must not break locating the
+    problems of an earlier one.
+    """
+    composed: list[yaml.Node] = []
+    stream: list[Iterator[yaml.Node]] = []
 
-def _lazy_nodes(text: str) -> Callable[[], list[yaml.Node]]:
-    """The documents' node trees, composed only if an error needs a line number."""
-    cache: list[list[yaml.Node]] = []
+    def nth(index: int) -> yaml.Node | None:
+        if not stream:
+            stream.append(yaml.compose_all(text, Loader=LOADER))
+        try:
+            while len(composed) <= index:
+                composed.append(next(stream[0]))
+        except (StopIteration, yaml.YAMLError):
+            return None
+        return composed[index]
 
-    def nodes() -> list[yaml.Node]:
-        if not cache:
-            cache.append(list(yaml.compose_all(text, Loader=LOADER)))
-        return cache[0]
-
-    return nodes
+    return nth
 
 
 def _decode(raw: bytes) -> str:
@@ -378,27 +421,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 # --- validation ----------------------------------------------------------------
 
 
-def _validate(document: _Document, problems: list[Problem]) -> Desired | settings_.Declared | None:
-    def report(
-        message: str,
-        path: str = "",
-        hint: str = "",
-        loc: tuple[Any, ...] = (),
-        severity: Severity = Severity.ERROR,
-    ) -> None:
-        line = _line(document.node(), loc)
-        problems.append(
-            Problem(
-                message,
-                file=document.source.file,
-                document=document.source.document,
-                line=line,
-                path=path,
-                hint=hint,
-                severity=severity,
-            )
-        )
-
+def _validate(document: _Document, problems: Capped) -> Desired | settings_.Declared | None:
+    report = _Reporter(document, problems)
     data = document.data
     if data is None:
         return None  # an empty document, e.g. a trailing '---'
@@ -437,12 +461,41 @@ def _validate(document: _Document, problems: list[Problem]) -> Desired | setting
 M = typing.TypeVar("M", bound=BaseModel)
 
 
-def _checked(shape: type[M], data: Any, report: Callable[..., None]) -> M | None:
+class _Reporter:
+    """Reports one document's problems at their lines; past the cap, only counts them."""
+
+    def __init__(self, document: _Document, problems: Capped) -> None:
+        self.source = document.source
+        self.problems = problems
+        self.locate = _Locator(document.node)
+
+    def __call__(
+        self,
+        message: str,
+        path: str = "",
+        hint: str = "",
+        loc: tuple[Any, ...] = (),
+        severity: Severity = Severity.ERROR,
+    ) -> None:
+        if self.problems.full:
+            self.problems.skip(severity)
+            return
+        source = self.source
+        line = self.locate.line(loc)
+        problem = Problem(message, source.file, source.document, line, path, hint, severity)
+        self.problems.append(problem)
+
+
+def _checked(shape: type[M], data: Any, report: _Reporter) -> M | None:
     """``data`` as ``shape``, or None with every problem reported at its field."""
     try:
         return shape.model_validate(data)
     except ValidationError as exc:
-        for error in exc.errors():
+        found = exc.errors(include_url=False)
+        for done, error in enumerate(found):
+            if report.problems.full:  # not worth explaining or locating: counted
+                report.problems.skip(Severity.ERROR, len(found) - done)
+                break
             loc = tuple(error["loc"])
             message, hint = _explain(error, shape)
             report(message, model.dotted(loc), hint, loc)
@@ -534,22 +587,42 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """Line of the deepest node on ``loc`` that exists in the document."""
-    if node is None:
-        return None
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-            if child is None:  # an unknown key: point at the key itself
-                child = next((k for k, _ in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-        if child is None:
-            break
-        node = child
-    return _mark_line(node.start_mark)
+class _Locator:
+    """Lines of a document's fields, each mapping's keys indexed once.
+
+    A search of a mapping's keys per problem would be quadratic: one mapping of
+    49,000 unknown keys took a minute to report.
+    """
+
+    def __init__(self, root: Callable[[], yaml.Node | None]) -> None:
+        self._root = root
+        self._keys: dict[int, dict[Any, yaml.Node]] = {}
+
+    def line(self, loc: tuple[Any, ...]) -> int | None:
+        """Line of the deepest node on ``loc`` that exists in the document."""
+        node = self._root()
+        if node is None:
+            return None
+        for part in loc:
+            child: yaml.Node | None = None
+            if isinstance(node, yaml.MappingNode):
+                child = self._children(node).get(part)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+                child = node.value[part]
+            if child is None:
+                break
+            node = child
+        return _mark_line(node.start_mark)
+
+    def _children(self, node: yaml.MappingNode) -> dict[Any, yaml.Node]:
+        children = self._keys.get(id(node))
+        if children is None:
+            children = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    children.setdefault(key.value, value)
+            self._keys[id(node)] = children
+        return children
 
 
 def _mark_line(mark: Any) -> int | None:

@@ -9,6 +9,7 @@ say so.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("a duration is a number of seconds or a string like '5m'")
     if not isinstance(value, str):
+        if not math.isfinite(value):
+            raise ValueError("a duration is a finite number of seconds")
         return float(value)
     text = value.strip()
     parts = _DURATION.findall(text)
@@ -113,7 +116,6 @@ _FIELDS = {
     "debounce": "debounce",
     "suspend": "suspend",
 }
-ATTRIBUTES = tuple(_FIELDS.values())  # each setting's name in Python, and of the flag that overrides it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,8 +149,25 @@ class Settings:
         return value
 
 
-def resolve(declared: Declared | None, overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Defaults, then the tree's document, then flags (``overrides``: attribute → value)."""
+@dataclass(frozen=True, kw_only=True)
+class Overrides:
+    """The plan-meaning flags of one command line; None: not given, the tree decides.
+
+    Each field is named after the ``Settings`` attribute it overrides and after its flag.
+    """
+
+    owner: str | None = None
+    prune: bool | None = None
+    allow_empty: bool | None = None
+    max_deletes: int | None = None
+    meshes: frozenset[Scope] | None = None
+    resync_interval: float | None = None
+    debounce: float | None = None
+    suspend: bool | None = None
+
+
+def resolve(declared: Declared | None, overrides: Overrides | None = None) -> Settings:
+    """Defaults, then the tree's document, then flags."""
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     if declared is not None:
@@ -157,7 +176,8 @@ def resolve(declared: Declared | None, overrides: Mapping[str, Any] | None = Non
             if given is not None:
                 values[attribute] = _scopes(given) if attribute == "meshes" else given
                 origins[attribute] = f"settings {declared.source}"
-    for attribute, value in (overrides or {}).items():
+    for attribute in _FIELDS.values():
+        value = getattr(overrides, attribute, None)
         if value is not None:
             values[attribute] = value
             origins[attribute] = f"flag --{attribute.replace('_', '-')}"
@@ -175,23 +195,3 @@ def changes(before: Settings, after: Settings) -> list[tuple[str, Any, Any]]:
         for name, attr in _FIELDS.items()
         if before.json_value(attr) != after.json_value(attr)
     ]
-
-
-@dataclass(frozen=True, kw_only=True)
-class WatchSettings:
-    """How the daemon runs (not what its plans mean: that is the tree's kind: Settings)."""
-
-    mode: str = "auto"
-    metrics_addr: str = "0.0.0.0:8080"
-    grace: float = 25.0
-    confirm_deletes: float = 5.0
-    stuck_after: float = 900.0  # /healthz fails when one run has lasted longer
-
-
-@dataclass(frozen=True)
-class LeaseTiming:
-    """``--leader-elect``'s timing; client-go's defaults (15 s Lease, 2 s retry, 10 s deadline)."""
-
-    duration: float = 15.0
-    renew_deadline: float = 10.0
-    retry_period: float = 2.0

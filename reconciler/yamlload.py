@@ -99,7 +99,7 @@ class _Builder:
 
     def _reset(self) -> None:
         self.expanded = 0
-        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.anchors: dict[str, tuple[Any, int, str | None]] = {}  # value, expanded size, scalar text
         self.stack: list[_Open] = []
         self.root: Any = None
 
@@ -132,14 +132,14 @@ class _Builder:
         else:
             value = _scalar(event)
         if anchor is not None:
-            self.anchors[anchor] = (value, 1)
+            self.anchors[anchor] = (value, 1, text)
         stack = self.stack
         if not stack:
             self.root = value
             return
         top = stack[-1]
         if top.keys is not None and top.key is _NO_KEY:
-            _check_duplicate(top.keys, event, self.document)
+            _check_duplicate(top.keys, text, event.start_mark.line + 1, self.document)
             top.key = value
         elif top.keys is None:
             top.value.append(value)
@@ -149,8 +149,12 @@ class _Builder:
     def alias(self, event: Any) -> None:
         if event.anchor not in self.anchors:
             raise ComposerError(None, None, f"found undefined alias {event.anchor!r}", event.start_mark)
-        value, size = self.anchors[event.anchor]
+        value, size, text = self.anchors[event.anchor]
         self._count(event, size)
+        top = self.stack[-1] if self.stack else None
+        if text is not None and top is not None and top.keys is not None and top.key is _NO_KEY:
+            # an alias used as a key is the same key as its anchor's text written out
+            _check_duplicate(top.keys, text, event.start_mark.line + 1, self.document)
         self._put(value, event)
 
     def open(self, event: Any, mapping: bool) -> None:
@@ -171,7 +175,7 @@ class _Builder:
         closed = self.stack.pop()
         value = _merged(closed.merges, closed.value) if closed.merges else closed.value
         if closed.anchor:
-            self.anchors[closed.anchor] = (value, self.expanded - closed.start)
+            self.anchors[closed.anchor] = (value, self.expanded - closed.start, None)
         self._put(value, event)
 
     def _check_new_anchor(self, event: Any) -> None:
@@ -225,12 +229,11 @@ def _place(stack: list[_Open], value: Any, event: Any) -> None:
         top.key = _NO_KEY
 
 
-def _check_duplicate(keys: dict[str, int], event: Any, document: int) -> None:
-    line = event.start_mark.line + 1
-    first = keys.get(event.value)
+def _check_duplicate(keys: dict[str, int], text: str, line: int, document: int) -> None:
+    first = keys.get(text)
     if first is not None:
-        raise Refused(f"duplicate key {event.value!r} (first at line {first})", line=line, document=document)
-    keys[event.value] = line
+        raise Refused(f"duplicate key {text!r} (first at line {first})", line=line, document=document)
+    keys[text] = line
 
 
 def _merge_source(value: Any, event: Any) -> list[dict[Any, Any]]:

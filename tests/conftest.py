@@ -1,23 +1,20 @@
-"""Fixtures: a local App Mesh over real HTTP, and the real `reconcile` command against it."""
+"""Fixtures: a local App Mesh over real HTTP, and the real `reconcile --watch` against it.
+
+Everything that is not a fixture (builders, the CLI runner, the poll helper) is in
+``helpers.py``, shared with the benchmark.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from reconciler.sandbox import Realism, Sandbox
 
-REGION = "us-east-1"
-SCRIPT = Path(sys.executable).parent / "reconcile"
-ROOT = Path(__file__).parent.parent
+from .helpers import REGION, Daemon, appmesh_client
 
 
 @pytest.fixture(autouse=True)
@@ -59,18 +56,18 @@ def sandbox(make_sandbox: Callable[..., Sandbox]) -> Sandbox:
     return make_sandbox()
 
 
-def appmesh_client(endpoint: str) -> Any:
-    """A plain boto3 client, standing for a person or another tool acting out of band."""
-    return boto3.client(
-        "appmesh", endpoint_url=endpoint, region_name=REGION, config=Config(retries={"total_max_attempts": 1})
-    )
+@pytest.fixture
+def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    """Start ``reconcile --watch`` (fast debounce and write rate); every one is killed after the test."""
+    started: list[Daemon] = []
 
+    def start(manifests: Path, endpoint: str, *extra: str, env: dict[str, str] | None = None) -> Daemon:
+        daemon = Daemon.spawn(manifests, endpoint, tmp_path / f"daemon-{len(started)}.log", *extra, env=env)
+        started.append(daemon)
+        return daemon.wait_started()
 
-def reconcile(
-    *args: str, endpoint: str | None = None, cwd: Path = ROOT, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script as a user would."""
-    extra = ["--endpoint-url", endpoint] if endpoint else []
-    return subprocess.run(
-        [str(SCRIPT), *args, *extra], capture_output=True, text=True, cwd=cwd, timeout=timeout, check=False
-    )
+    yield start
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait()

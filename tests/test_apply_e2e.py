@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,16 +11,26 @@ from typing import Any
 import pytest
 
 from reconciler import loader, model
-from reconciler.adapter import AppMesh, Connection
+from reconciler.adapter import AppMesh
 from reconciler.diff import canonical
 from reconciler.engine import Reconciler
+from reconciler.options import Connection
 from reconciler.outcomes import Status
 from reconciler.sandbox import Realism, Sandbox
 from reconciler.settings import Settings
 from reconciler.shutdown import Shutdown
 
-from .conftest import ROOT, SCRIPT, appmesh_client, reconcile
-from .helpers import gateway, route, write_tree
+from .helpers import (
+    ROOT,
+    appmesh_client,
+    command,
+    eventually,
+    gateway,
+    numbered_tree,
+    reconcile,
+    route,
+    write_tree,
+)
 
 FAST_RETRIES = ("--max-attempts", "20", "--write-rate", "200", "--read-rate", "400")
 
@@ -70,14 +79,6 @@ def calm(box: Sandbox) -> None:
     box.realism.throttle = box.realism.unavailable = box.realism.lost = 0.0
 
 
-def big_tree(root: Path, gateways: int, routes: int) -> Path:
-    docs: list[dict[str, Any]] = []
-    for g in range(gateways):
-        docs.append(gateway(f"gw{g}"))
-        docs += [route(f"r{r}", gateway=f"gw{g}", prefix=f"/{r}") for r in range(routes)]
-    return write_tree(root, {"m.yaml": docs})
-
-
 def test_apply_converges_and_the_next_plan_is_clean(sandbox: Sandbox) -> None:
     done = reconcile("-f", "manifests/", endpoint=sandbox.endpoint)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -91,7 +92,7 @@ def test_apply_converges_and_the_next_plan_is_clean(sandbox: Sandbox) -> None:
 
 def test_fault_mix_converges_exactly_once(make_sandbox: Callable[..., Sandbox], tmp_path: Path) -> None:
     box = make_sandbox(Realism.real(throttle=0.30, unavailable=0.10, lost=0.05, seed=11))
-    tree = big_tree(tmp_path, gateways=4, routes=49)  # 200 resources
+    tree = numbered_tree(tmp_path, gateways=4, routes=49)  # 200 resources
     done = reconcile("-f", str(tree), *FAST_RETRIES, endpoint=box.endpoint)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Apply complete: 200 created" in done.stdout
@@ -108,20 +109,13 @@ def test_fault_mix_converges_exactly_once(make_sandbox: Callable[..., Sandbox], 
     assert again.returncode == 0, again.stdout[-2000:]
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.005)
-
-
 def test_sigkill_mid_apply_then_rerun_converges(make_sandbox: Callable[..., Sandbox], tmp_path: Path) -> None:
     box = make_sandbox(Realism.real(latency=0.01))
-    tree = big_tree(tmp_path, gateways=2, routes=60)
-    command = [str(SCRIPT), "-f", str(tree), "--write-rate", "100", "--endpoint-url", box.endpoint]
+    tree = numbered_tree(tmp_path, gateways=2, routes=60)
+    args = command("-f", str(tree), "--write-rate", "100", "--endpoint-url", box.endpoint)
     for writes in (5, 40, 90):
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-        _wait_for(lambda n=writes, p=process: box.stats.writes() >= n or p.poll() is not None)
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        eventually(lambda n=writes, p=process: box.stats.writes() >= n or p.poll() is not None, 60, 0.005)
         process.send_signal(signal.SIGKILL)
         assert process.wait() == -signal.SIGKILL  # killed mid-apply, not finished before
     done = reconcile("-f", str(tree), endpoint=box.endpoint)

@@ -15,7 +15,7 @@ import pytest
 
 from reconciler.sandbox import Sandbox
 
-from .conftest import reconcile
+from .helpers import reconcile
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 CASES = sorted(CORPUS.glob("*.expected.json"))

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-from .helpers import gateway, route, write_tree
-
-ROOT = Path(__file__).parent.parent
-
-
-def reconcile(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    script = Path(sys.executable).parent / "reconcile"
-    return subprocess.run([str(script), *args], capture_output=True, text=True, cwd=cwd, check=False)
+from .helpers import ROOT, command, gateway, reconcile, route, write_tree
 
 
 def test_validate_shipped_examples() -> None:
@@ -49,9 +41,8 @@ def test_validate_json_output(tmp_path: Path) -> None:
 
 def test_manifest_directory_from_the_environment(tmp_path: Path) -> None:
     write_tree(tmp_path, {"g.yaml": [gateway()]})
-    script = Path(sys.executable).parent / "reconcile"
     env = {"RECONCILE_MANIFESTS": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([str(script), "validate"], capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(command("validate"), capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert f"1 resource(s) valid in {tmp_path}" in done.stdout
 

@@ -18,12 +18,11 @@ from ruamel.yaml import YAML
 from reconciler import loader
 from reconciler.sandbox import Sandbox
 
-from .conftest import appmesh_client, reconcile
-from .helpers import gateway, route, write_tree
+from .helpers import appmesh_client, gateway, reconcile, route, write_tree
 
 CORPUS = Path(__file__).parent / "corpus"
 WARN_INPUTS = Path(__file__).parent / "warn_inputs"
-MESHES = ("howto-multiple-listeners", "tf-acc-test", "cdk-mesh", "shapes")
+MESHES = ("howto-multiple-listeners", "tf-acc-test", "cdk-mesh", "shapes", "howto-k8s-ingress-gateway")
 
 
 @pytest.mark.parametrize("case", sorted(CORPUS.glob("*.yaml")), ids=lambda p: p.stem)
@@ -51,16 +50,16 @@ def test_corpus_applies_replans_clean_and_exports_as_a_faithful_copy(
         done = reconcile("export", "--mesh", mesh, "-o", str(exported), endpoint=box.endpoint)
         assert done.returncode == 0, done.stdout + done.stderr
     files = sorted(exported.rglob("*.yaml"))
-    assert len(files) == 7
+    assert len(files) == 8
     for path in files:
         text = path.read_text()
         assert list(yaml.safe_load_all(text)) == _load_12(text), path  # YAML 1.1 and 1.2 agree
     check = loader.load(exported)
     assert check.ok, [str(p) for p in check.problems]
-    assert len(check.state.resources) == 24
+    assert len(check.state.resources) == 27
     replan = reconcile("--dry-run", "--detailed-exitcode", "-f", str(exported), endpoint=box.endpoint)
     assert replan.returncode == 0, replan.stdout
-    assert "Plan: 0 to create, 0 to update, 0 to delete, 24 unchanged." in replan.stdout
+    assert "Plan: 0 to create, 0 to update, 0 to delete, 27 unchanged." in replan.stdout
 
     shapes = {
         d["metadata"]["name"]: d

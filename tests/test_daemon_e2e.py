@@ -8,114 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
-import signal
 import socket
 import struct
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import pytest
 import yaml
 
 from reconciler.sandbox import Realism, Sandbox
 
-from .conftest import SCRIPT, appmesh_client
-from .helpers import gateway, route, write_tree
-
-
-def free_port() -> int:
-    """A free port below Linux's ephemeral range, so no server binding port 0 can be handed it later."""
-    while True:
-        port = random.randrange(20000, 32768)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-
-
-def eventually(condition: Callable[[], Any], timeout: float = 30) -> Any:
-    """Poll a condition a user would check, until it holds or the timeout passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition did not hold in time"
-        time.sleep(0.05)
-
-
-class Daemon:
-    def __init__(self, process: subprocess.Popen[str], port: int, log: Path) -> None:
-        self.process = process
-        self.port = port
-        self.log = log
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as answer:
-                return answer.status, answer.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-        except OSError:
-            return 0, ""
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        lines = [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
-        return [e for e in lines if e.get("event") == name]
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
-
-
-@pytest.fixture
-def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def start(manifests: Path, endpoint: str, *extra: str, env: dict[str, str] | None = None) -> Daemon:
-        log = tmp_path / f"daemon-{len(started)}.log"
-        command = [
-            str(SCRIPT),
-            "--watch",
-            "-f",
-            str(manifests),
-            "--endpoint-url",
-            endpoint,
-            "--metrics-addr",
-            "127.0.0.1:0",  # the daemon binds a free port and logs it: no window for another to take it
-            "--debounce",
-            "0.2",
-            "--write-rate",
-            "50",
-            *extra,
-        ]
-        with log.open("w") as sink:
-            environment = {**os.environ, **(env or {})}
-            process = subprocess.Popen(
-                command, stdout=sink, stderr=subprocess.STDOUT, text=True, env=environment
-            )
-        daemon = Daemon(process, 0, log)
-        started.append(daemon)
-        started_event = eventually(lambda: daemon.events("daemon.started"))
-        daemon.port = int(started_event[0]["metrics_addr"].rpartition(":")[2])
-        eventually(lambda: daemon.get("/readyz")[0] in (200, 503))
-        return daemon
-
-    yield start
-    for daemon in started:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait()
+from .helpers import Daemon, appmesh_client, eventually, gateway, route, write_tree
 
 
 def prefix_of(endpoint: str, gateway_name: str = "gw", name: str = "rt") -> str | None:

@@ -18,21 +18,20 @@ from reconciler import loader
 from reconciler.sandbox import Realism, Sandbox
 from reconciler.shutdown import Shutdown, Stopped
 
-from .conftest import appmesh_client
-from .helpers import API, gateway, route, write_tree
-from .test_daemon_e2e import Daemon, eventually, free_port, start_daemon
+from .helpers import (
+    Daemon,
+    appmesh_client,
+    eventually,
+    free_port,
+    gateway,
+    numbered_tree,
+    route,
+    settings_document,
+    write_tree,
+)
 
-__all__ = ["start_daemon"]  # the fixture, shared with test_daemon_e2e
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
-PRUNE = {"apiVersion": API, "kind": "Settings", "metadata": {"name": "r"}, "spec": {"prune": True}}
-
-
-def _tree(root: Path, gateways: int, routes: int) -> Path:
-    files = {}
-    for g in range(gateways):
-        docs = [gateway(f"gw{g}")] + [route(f"r{r}", gateway=f"gw{g}", prefix=f"/{r}") for r in range(routes)]
-        files[f"gw{g}.yaml"] = docs
-    return write_tree(root, files)
+PRUNE = settings_document("r", prune=True)
 
 
 def _runs(daemon: Daemon, reason: str) -> int:
@@ -43,7 +42,7 @@ def test_sigterm_stops_the_writes_within_a_second(
     make_sandbox: Callable[..., Sandbox], start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     box = make_sandbox(Realism.real(latency=0.3))
-    tree = _tree(tmp_path / "m", 2, 101)  # 204 resources
+    tree = numbered_tree(tmp_path / "m", 2, 101)  # 204 resources
     daemon = start_daemon(tree, box.endpoint, "--resync-interval", "300", "--write-rate", "50")
     eventually(lambda: box.stats.writes() >= 10)
     signalled = time.time()
@@ -110,7 +109,7 @@ def test_not_ready_while_runs_fail_and_ready_again_once_they_succeed(
 def test_the_first_resync_after_an_apply_costs_the_list_calls_alone(
     sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
-    tree = _tree(tmp_path / "m", 2, 101)
+    tree = numbered_tree(tmp_path / "m", 2, 101)
     tree_with_prune = write_tree(tree, {"settings.yaml": [PRUNE]})  # tags of prune candidates are read too
     daemon = start_daemon(tree_with_prune, sandbox.endpoint, "--resync-interval", "4", "--write-rate", "200")
     eventually(lambda: daemon.get("/readyz")[0] == 200, timeout=90)
@@ -127,7 +126,7 @@ def test_a_half_written_file_deletes_nothing(
     sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     tree = write_tree(tmp_path / "m", {"settings.yaml": [PRUNE]})
-    _tree(tree, 2, 3)  # gw1.yaml keeps the mesh named, so gw0's resources are prune candidates
+    numbered_tree(tree, 2, 3)  # gw1.yaml keeps the mesh named, so gw0's resources are prune candidates
     daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300")
     eventually(lambda: daemon.get("/readyz")[0] == 200)
     whole = (tree / "gw0.yaml").read_text()
@@ -173,7 +172,7 @@ def test_healthz_fails_while_one_run_has_no_answer_for_longer_than_stuck_after(
     make_sandbox: Callable[..., Sandbox], start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     box = make_sandbox(Realism.real(latency=4.0))  # every answer takes longer than the limit
-    tree = _tree(tmp_path / "m", 1, 9)
+    tree = numbered_tree(tmp_path / "m", 1, 9)
     daemon = start_daemon(tree, box.endpoint, "--stuck-after", "1", "--concurrency", "1")
     eventually(lambda: daemon.get("/healthz")[0] == 503, timeout=20)
     assert "one run has made no progress for over 1 s" in daemon.get("/healthz")[1]
@@ -184,7 +183,7 @@ def test_a_cold_start_slower_than_stuck_after_but_making_progress_stays_healthy(
     make_sandbox: Callable[..., Sandbox], start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     box = make_sandbox(Realism.real(latency=0.3))
-    tree = _tree(tmp_path / "m", 1, 20)  # about 24 calls of 0.3 s each, one at a time
+    tree = numbered_tree(tmp_path / "m", 1, 20)  # about 24 calls of 0.3 s each, one at a time
     daemon = start_daemon(tree, box.endpoint, "--stuck-after", "2", "--concurrency", "1")
     health = []
     while daemon.get("/readyz")[0] != 200:
@@ -220,7 +219,7 @@ def test_readiness_sees_a_hung_call_and_names_the_revision_it_is_stuck_on(
 
 
 def test_a_long_manifest_load_gives_way_to_the_shutdown_signal(tmp_path: Path) -> None:
-    tree = _tree(tmp_path / "m", 50, 1)
+    tree = numbered_tree(tmp_path / "m", 50, 1)
     shutdown = Shutdown()
     assert loader.load(tree, shutdown=shutdown).ok
     shutdown.set()

@@ -16,7 +16,7 @@ from parliament import analyze_policy_string, enhance_finding
 
 from reconciler.sandbox import Sandbox
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 BIN = Path(sys.executable).parent
 DEPLOY = ROOT / "deploy"

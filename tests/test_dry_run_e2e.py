@@ -9,30 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import loader, model
+from reconciler import model
 from reconciler.sandbox import Realism, Sandbox, is_write
 
-from .conftest import ROOT, appmesh_client, reconcile
-from .helpers import gateway, route, write_tree
+from .helpers import ROOT, appmesh_client, create_through_boto3, gateway, reconcile, route, write_tree
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-
-
-def create_through_boto3(endpoint: str, manifests: Path, owner: str = "default") -> None:
-    """Create every manifest's resource with a plain boto3 client, as another tool would."""
-    client = appmesh_client(endpoint)
-    for key, want in sorted(loader.load(manifests).state.resources.items()):
-        tags = [{"key": k, "value": v} for k, v in {**want.tags, model.OWNER_TAG: owner}.items()]
-        common = {
-            "meshName": key.scope.mesh,
-            "virtualGatewayName": key.gateway,
-            "spec": want.spec,
-            "tags": tags,
-        }
-        if key.kind == "VirtualGateway":
-            client.create_virtual_gateway(**common)
-        else:
-            client.create_gateway_route(gatewayRouteName=key.name, **common)
 
 
 def writes(box: Sandbox) -> dict[str, int]:

@@ -11,9 +11,7 @@ import yaml
 
 from reconciler.sandbox import Sandbox
 
-from .conftest import ROOT, appmesh_client, reconcile
-from .helpers import gateway, route, write_tree
-from .test_dry_run_e2e import create_through_boto3
+from .helpers import ROOT, appmesh_client, create_through_boto3, gateway, reconcile, route, write_tree
 
 
 def test_export_round_trips_to_a_plan_with_no_changes(sandbox: Sandbox, tmp_path: Path) -> None:

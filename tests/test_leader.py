@@ -14,15 +14,12 @@ from pathlib import Path
 import pytest
 
 from reconciler.daemon import leader
+from reconciler.daemon.options import LeaseConfig
 from reconciler.sandbox import Realism, Sandbox
 from reconciler.shutdown import Shutdown
 
-from .conftest import appmesh_client
-from .helpers import gateway, route, write_tree
+from .helpers import Daemon, appmesh_client, eventually, gateway, numbered_tree, route, write_tree
 from .leaseapi import LeaseServer
-from .test_daemon_e2e import Daemon, eventually, start_daemon
-
-__all__ = ["start_daemon"]  # the fixture
 
 NAMESPACE, LEASE = "appmesh-reconciler", "appmesh-reconciler"
 FAST = ["--lease-duration", "3", "--lease-renew-deadline", "2", "--lease-retry-period", "0.3"]
@@ -53,16 +50,10 @@ def _status(daemon: Daemon) -> dict[str, object]:
     return json.loads(body) if code == 200 else {}
 
 
-def _tree(root: Path, routes: int) -> Path:
-    return write_tree(
-        root, {"gw.yaml": [gateway()] + [route(f"r{i}", prefix=f"/{i}") for i in range(routes)]}
-    )
-
-
 def test_two_replicas_one_writes_and_the_standby_stays_idle_and_ready(
     sandbox: Sandbox, replica: Callable[..., Daemon], leases: LeaseServer, tmp_path: Path
 ) -> None:
-    tree = _tree(tmp_path / "m", 2)
+    tree = numbered_tree(tmp_path / "m", 1, 2)
     first = replica("replica-a", tree, sandbox.endpoint, *FAST)
     eventually(lambda: first.get("/readyz")[0] == 200 and _status(first).get("leader") is True, timeout=60)
     second = replica("replica-b", tree, sandbox.endpoint, *FAST)
@@ -74,7 +65,7 @@ def test_two_replicas_one_writes_and_the_standby_stays_idle_and_ready(
     assert "reconciler_leader 0.0" in second.get("/metrics")[1]
     assert "reconciler_leader 1.0" in first.get("/metrics")[1]
 
-    write_tree(tree, {"more.yaml": [route("r9", prefix="/nine")]})
+    write_tree(tree, {"more.yaml": [route("r9", gateway="gw0", prefix="/nine")]})
     eventually(lambda: sandbox.stats.operations()["CreateGatewayRoute"] == 3)
     ops = sandbox.stats.operations()
     assert (ops["CreateVirtualGateway"], ops["CreateGatewayRoute"]) == (1, 3)  # once each: one writer
@@ -88,7 +79,7 @@ def test_two_replicas_one_writes_and_the_standby_stays_idle_and_ready(
 def test_sigkill_the_leader_and_the_standby_takes_over_once_the_lease_expires_without_rewriting(
     sandbox: Sandbox, replica: Callable[..., Daemon], leases: LeaseServer, tmp_path: Path
 ) -> None:
-    tree = _tree(tmp_path / "m", 3)
+    tree = numbered_tree(tmp_path / "m", 1, 3)
     first = replica("replica-a", tree, sandbox.endpoint, *FAST)
     eventually(lambda: first.get("/readyz")[0] == 200, timeout=60)
     second = replica("replica-b", tree, sandbox.endpoint, *FAST)
@@ -108,7 +99,7 @@ def test_sigkill_the_leader_and_the_standby_takes_over_once_the_lease_expires_wi
 def test_sigterm_releases_the_lease_and_the_standby_takes_over_without_waiting_for_expiry(
     sandbox: Sandbox, replica: Callable[..., Daemon], leases: LeaseServer, tmp_path: Path
 ) -> None:
-    tree = _tree(tmp_path / "m", 1)
+    tree = numbered_tree(tmp_path / "m", 1, 1)
     slow = ["--lease-duration", "30", "--lease-renew-deadline", "20", "--lease-retry-period", "0.5"]
     first = replica("replica-a", tree, sandbox.endpoint, *slow)
     eventually(lambda: first.get("/readyz")[0] == 200, timeout=60)
@@ -128,7 +119,7 @@ def test_a_leader_that_loses_the_lease_stops_writing_at_once_and_exits_to_rejoin
     make_sandbox: Callable[..., Sandbox], replica: Callable[..., Daemon], leases: LeaseServer, tmp_path: Path
 ) -> None:
     box = make_sandbox(Realism.real(latency=0.3))
-    tree = _tree(tmp_path / "m", 150)
+    tree = numbered_tree(tmp_path / "m", 1, 150)
     first = replica("replica-a", tree, box.endpoint, *FAST, "--write-rate", "20")
     eventually(lambda: box.stats.writes() >= 5, timeout=60)
     leases.force(NAMESPACE, LEASE, "someone-else")
@@ -192,8 +183,8 @@ def api(leases: LeaseServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     return leader.connect
 
 
-def _config(identity: str) -> leader.LeaseConfig:
-    return leader.LeaseConfig(LEASE, NAMESPACE, identity, 3, 2, 0.2)
+def _config(identity: str) -> LeaseConfig:
+    return LeaseConfig(LEASE, NAMESPACE, identity, 3, 2, 0.2)
 
 
 def test_of_candidates_racing_for_a_new_lease_exactly_one_leads(
@@ -237,7 +228,7 @@ def test_renewals_that_stall_past_the_deadline_stop_the_leader(
 
 def test_bad_lease_timing_is_refused() -> None:
     with pytest.raises(ValueError, match="retry period < renew deadline < lease duration"):
-        leader.LeaseConfig(LEASE, NAMESPACE, "x", duration=5, renew_deadline=5, retry_period=1)
+        LeaseConfig(LEASE, NAMESPACE, "x", duration=5, renew_deadline=5, retry_period=1)
 
 
 def test_no_kube_api_means_a_clear_error_not_a_hang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -264,10 +264,9 @@ def test_symlinks_are_followed_like_a_configmap_volume(tmp_path: Path) -> None:
 
 
 def test_symlinked_directory_is_followed_and_a_file_reached_twice_counts_once(tmp_path: Path) -> None:
-    write_tree(tmp_path / "real", {"gw.yaml": [gateway()]})
-    (tmp_path / "tree").mkdir()
-    (tmp_path / "tree" / "link").symlink_to(tmp_path / "real")
-    (tmp_path / "tree" / "again").symlink_to(tmp_path / "real")
+    write_tree(tmp_path / "tree" / "real", {"gw.yaml": [gateway()]})
+    (tmp_path / "tree" / "link").symlink_to(tmp_path / "tree" / "real")
+    (tmp_path / "tree" / "again").symlink_to("real")
     result = loader.load(tmp_path / "tree")
     assert result.problems == []
     assert len(result.state.resources) == 1
@@ -306,14 +305,14 @@ def test_a_symlink_maze_walks_each_real_directory_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     levels = 24
+    maze = tmp_path / "root" / "maze"
     for i in range(levels):
-        (tmp_path / f"l{i}").mkdir()
+        (maze / f"l{i}").mkdir(parents=True)
     for i in range(levels - 1):
         for name in ("a", "b"):  # two links to the next level: 2**23 paths to the last one
-            (tmp_path / f"l{i}" / name).symlink_to(f"../l{i + 1}")
-    write_tree(tmp_path / f"l{levels - 1}", {"gw.yaml": [gateway()]})
-    (tmp_path / "root").mkdir()
-    (tmp_path / "root" / "start").symlink_to("../l0")
+            (maze / f"l{i}" / name).symlink_to(f"../l{i + 1}")
+    write_tree(maze / f"l{levels - 1}", {"gw.yaml": [gateway()]})
+    (tmp_path / "root" / "start").symlink_to("maze/l0")
     walked: list[str] = []
     real_scandir = os.scandir
 
@@ -325,20 +324,18 @@ def test_a_symlink_maze_walks_each_real_directory_once(
     result = loader.load(tmp_path / "root")
     assert result.ok
     assert len(result.state.resources) == 1
-    assert len(walked) == levels + 1  # the root and each level, once
+    assert len(walked) == levels + 2  # the root, the maze and each level, once
 
 
-def test_an_unreadable_directory_is_a_located_error(tmp_path: Path) -> None:
+def test_an_unreadable_directory_is_a_located_error() -> None:
     unreadable = Path("/proc/1/fdinfo")
     try:
         os.listdir(unreadable)
         pytest.skip("this machine lets the tests read /proc/1/fdinfo")
     except PermissionError:
         pass
-    write_tree(tmp_path, {"gw.yaml": [gateway()]})
-    (tmp_path / "proc").symlink_to(unreadable)
-    problem = only_error(loader.load(tmp_path))
-    assert problem.file == str(tmp_path / "proc")
+    problem = only_error(loader.load(unreadable))
+    assert problem.file == str(unreadable)
     assert problem.message == "cannot read directory: Permission denied"
 
 

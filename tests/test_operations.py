@@ -14,16 +14,18 @@ import pytest
 
 from reconciler.sandbox import Sandbox
 
-from .conftest import appmesh_client, reconcile
-from .helpers import API, gateway, route, write_tree
-from .test_daemon_e2e import Daemon, eventually, start_daemon
+from .helpers import (
+    Daemon,
+    appmesh_client,
+    eventually,
+    gateway,
+    reconcile,
+    route,
+    settings_document,
+    write_tree,
+)
 
-__all__ = ["start_daemon"]
 SHA = "0123456789abcdef0123456789abcdef01234567"
-
-
-def settings(**spec: Any) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "Settings", "metadata": {"name": "r"}, "spec": spec}
 
 
 class Receiver:
@@ -147,7 +149,10 @@ def test_reconcile_disabled_is_never_touched_and_the_plan_says_so(sandbox: Sandb
 
 def test_prune_disabled_survives_prune_after_its_manifest_is_gone(sandbox: Sandbox, tmp_path: Path) -> None:
     kept = route("kept", annotations={"reconciler.appmesh/prune": "disabled"})
-    write_tree(tmp_path, {"s.yaml": [settings(prune=True)], "m.yaml": [gateway(), kept, route("other")]})
+    write_tree(
+        tmp_path,
+        {"s.yaml": [settings_document("r", prune=True)], "m.yaml": [gateway(), kept, route("other")]},
+    )
     assert reconcile("-f", str(tmp_path), endpoint=sandbox.endpoint).returncode == 0
     client = appmesh_client(sandbox.endpoint)
     arn = client.describe_gateway_route(meshName="apps", virtualGatewayName="gw", gatewayRouteName="kept")[
@@ -177,7 +182,9 @@ def test_unknown_reconciler_annotations_are_refused(tmp_path: Path) -> None:
 def test_suspend_plans_and_reports_drift_but_writes_nothing(
     sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
-    tree = write_tree(tmp_path / "m", {"s.yaml": [settings(suspend=True)], "m.yaml": [gateway()]})
+    tree = write_tree(
+        tmp_path / "m", {"s.yaml": [settings_document("r", suspend=True)], "m.yaml": [gateway()]}
+    )
     daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300")
     eventually(lambda: daemon.events("reconcile.suspended"))
     status = json.loads(daemon.get("/status")[1])

@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.sandbox import Sandbox
 
-from .conftest import appmesh_client
+from .helpers import appmesh_client, command
 
 
 def control(
@@ -98,9 +98,7 @@ def test_requests_from_another_host_or_origin_are_refused(sandbox: Sandbox) -> N
 def test_the_sandbox_command_serves_until_stopped() -> None:
     import subprocess
 
-    from .conftest import SCRIPT
-
-    process = subprocess.Popen([str(SCRIPT), "sandbox", "--no-demo"], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command("sandbox", "--no-demo"), stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         endpoint = process.stdout.readline().split()[4]

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from reconciler import loader
 from reconciler.sandbox import Sandbox
+from reconciler.settings import DEFAULT, Overrides, Settings, resolve
 
-from .conftest import appmesh_client, reconcile
-from .helpers import API, gateway, route, write_tree
-
-
-def settings(**spec: Any) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "Settings", "metadata": {"name": "reconciler"}, "spec": spec}
+from .helpers import appmesh_client, gateway, reconcile, route, settings_document, write_tree
 
 
 def test_two_settings_documents_are_an_error_naming_both(tmp_path: Path) -> None:
-    write_tree(tmp_path, {"a.yaml": [settings(owner="a")], "b.yaml": [gateway(), settings(owner="b")]})
+    write_tree(
+        tmp_path,
+        {"a.yaml": [settings_document(owner="a")], "b.yaml": [gateway(), settings_document(owner="b")]},
+    )
     problems = [p for p in loader.load(tmp_path).problems if p.severity.value == "error"]
     assert len(problems) == 1
     assert problems[0].file == str(tmp_path / "b.yaml")
@@ -26,7 +26,7 @@ def test_two_settings_documents_are_an_error_naming_both(tmp_path: Path) -> None
 
 
 def test_settings_are_validated_with_did_you_mean_and_bounds(tmp_path: Path) -> None:
-    write_tree(tmp_path, {"s.yaml": [settings(maxDelete=3, resyncInterval="5 minutes", owner="")]})
+    write_tree(tmp_path, {"s.yaml": [settings_document(maxDelete=3, resyncInterval="5 minutes", owner="")]})
     done = reconcile("validate", "-f", str(tmp_path))
     assert done.returncode == 1
     assert "spec.maxDelete: unknown field 'maxDelete' (did you mean 'maxDeletes'?)" in done.stderr
@@ -37,12 +37,14 @@ def test_settings_are_validated_with_did_you_mean_and_bounds(tmp_path: Path) -> 
 def test_an_empty_owner_flag_is_refused(tmp_path: Path) -> None:
     write_tree(tmp_path, {"m.yaml": [gateway()]})
     done = reconcile("--dry-run", "--owner", "", "-f", str(tmp_path), endpoint="http://127.0.0.1:9")
-    assert done.returncode == 2  # a usage error, before any call
+    assert done.returncode == 1  # a usage error, before any call
     assert "an unset variable?" in done.stderr
 
 
 def test_the_plan_states_each_setting_and_where_it_came_from(sandbox: Sandbox, tmp_path: Path) -> None:
-    write_tree(tmp_path, {"s.yaml": [settings(owner="platform", maxDeletes=3)], "m.yaml": [gateway()]})
+    write_tree(
+        tmp_path, {"s.yaml": [settings_document(owner="platform", maxDeletes=3)], "m.yaml": [gateway()]}
+    )
     done = reconcile(
         "--dry-run", "-o", "json", "--max-deletes", "5", "-f", str(tmp_path), endpoint=sandbox.endpoint
     )
@@ -57,10 +59,10 @@ def test_the_plan_states_each_setting_and_where_it_came_from(sandbox: Sandbox, t
 
 def test_the_offline_diff_uses_the_heads_settings_and_shows_their_change(tmp_path: Path) -> None:
     base = write_tree(
-        tmp_path / "base", {"m.yaml": [gateway(), route("a"), route("b")], "s.yaml": [settings()]}
+        tmp_path / "base", {"m.yaml": [gateway(), route("a"), route("b")], "s.yaml": [settings_document()]}
     )
     head = write_tree(
-        tmp_path / "head", {"m.yaml": [gateway(), route("a")], "s.yaml": [settings(prune=True)]}
+        tmp_path / "head", {"m.yaml": [gateway(), route("a")], "s.yaml": [settings_document(prune=True)]}
     )
     done = reconcile("diff", str(base), str(head), "-o", "json", "--detailed-exitcode")
     assert done.returncode == 2, done.stderr
@@ -80,7 +82,7 @@ def test_an_instance_never_reads_or_writes_a_mesh_outside_its_set(make_sandbox: 
     write_tree(
         tmp_path,
         {
-            "s.yaml": [settings(meshes=["apps"], prune=True)],
+            "s.yaml": [settings_document(meshes=["apps"], prune=True)],
             "m.yaml": [gateway(), gateway("intruder", mesh="other")],
         },
     )
@@ -97,5 +99,14 @@ def test_an_instance_never_reads_or_writes_a_mesh_outside_its_set(make_sandbox: 
     export = reconcile(
         "export", "--mesh", "other", "-o", str(tmp_path / "out"), "-f", str(tmp_path), endpoint=box.endpoint
     )
-    assert export.returncode == 2
+    assert export.returncode == 1  # a usage error
     assert "not among the meshes this instance manages" in export.stderr
+
+
+def test_every_setting_has_one_override_of_the_same_name() -> None:
+    overridable = {f.name for f in fields(Settings)} - {"origins"}
+    assert {f.name for f in fields(Overrides)} == overridable
+    resolved = resolve(None, Overrides(max_deletes=3, debounce=0.5))
+    assert (resolved.max_deletes, resolved.debounce) == (3, 0.5)
+    assert resolved.origin("max_deletes") == "flag --max-deletes"
+    assert resolved.origin("prune") == DEFAULT

@@ -11,8 +11,7 @@ import yaml
 
 from reconciler import loader, yamlload
 
-from .conftest import ROOT, reconcile
-from .helpers import gateway, route, write_tree
+from .helpers import ROOT, gateway, reconcile, route, write_tree
 
 YAML_FILES = sorted(
     p

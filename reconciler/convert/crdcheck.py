@@ -2,16 +2,23 @@
 
 For each object: the schema's defaults are filled in, the OpenAPI v3 schema of its
 ``apiVersion`` and ``kind`` is enforced with fields the schema does not declare refused
-(kubectl's strict field validation), and every CEL rule (``x-kubernetes-validations``)
+(kubectl's strict field validation), lists marked ``x-kubernetes-list-type: map`` or
+``set`` must not repeat a key or an item (the API server's structural list validation),
+metadata follows Kubernetes' name rules, and every CEL rule (``x-kubernetes-validations``)
 on a value that is present is evaluated. Transition rules (those reading ``oldSelf``)
-only apply to updates and are skipped. jsonschema and cel-python do the work; the CRDs
-come from the user (the Gateway API release, or ``kubectl get crd -o yaml``).
+only apply to updates and are skipped. Across a whole output, one kind, namespace and
+name is one object: a second would be refused (create) or replace the first (apply).
+jsonschema and cel-python do the work; the CRDs are the Gateway API v1.6.1 standard
+channel shipped in ``crds/`` (``BUNDLED``), or the user's own (another release, or
+``kubectl get crd -o yaml``).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,16 +30,28 @@ from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
 from ..yamlload import LOADER
+from . import names
 
+BUNDLED = Path(__file__).parent / "crds"  # package data, see crds/README.md
 MAX_CRD_BYTES = 8 * 1024 * 1024
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# apimachinery's IsQualifiedName: an optional DNS subdomain prefix and a name of 63 at most
+_QUALIFIED = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+MAX_ANNOTATIONS_BYTES = 256 * 1024  # apimachinery's TotalAnnotationSizeLimitB
 _METADATA = {
     "type": "object",
     "required": ["name", "namespace"],
     "properties": {
         "name": {"type": "string", "maxLength": 253, "pattern": _NAME},
         "namespace": {"type": "string", "maxLength": 63, "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
-        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+        "annotations": {
+            "type": "object",
+            "propertyNames": {"pattern": _QUALIFIED},
+            "additionalProperties": {"type": "string"},
+        },
         "labels": {"type": "object", "additionalProperties": {"type": "string"}},
     },
     "additionalProperties": False,
@@ -61,6 +80,7 @@ class Schemas:
         self._validators = {key: jsonschema.Draft7Validator(_root(s)) for key, s in schemas.items()}
         self._env = celpy.Environment()
         self._programs: dict[str, Any] = {}
+        self._verdicts: dict[tuple[str, str], bool] = {}
 
     @classmethod
     def load(cls, directory: Path) -> Schemas:
@@ -82,6 +102,18 @@ class Schemas:
     def kinds(self) -> set[tuple[str, str]]:
         return set(self._schemas)
 
+    def check_all(self, bodies: Iterable[dict[str, Any]]) -> list[Violation]:
+        """Every way the API server would refuse the objects, one by one and together."""
+        bodies = list(bodies)
+        found = [v for body in bodies for v in self.check(body)]
+        identities = Counter(_identity(body) for body in bodies)
+        for identity, count in identities.items():
+            if count > 1:
+                kind, namespace, name = identity
+                message = f"{count} objects have this kind, namespace and name: the API server keeps one"
+                found.append(Violation(f"{kind} {namespace}/{name}", "metadata.name", message))
+        return found
+
     def check(self, body: dict[str, Any]) -> list[Violation]:
         """Every way the API server would refuse to create ``body``."""
         key = (str(body.get("apiVersion")), str(body.get("kind")))
@@ -99,6 +131,9 @@ class Schemas:
             Violation(name, "metadata" + _path(e.absolute_path), e.message)
             for e in jsonschema.Draft7Validator(_METADATA).iter_errors(metadata)
         ]
+        found += [Violation(name, path, message) for path, message in _metadata_size(metadata)]
+        found += [Violation(name, path, message) for path, message in _lists(schema, value, "")]
+        found += [Violation(name, path, message) for path, message in _services(value)]
         if not found:  # CEL rules assume the schema holds
             found = [Violation(name, path, message) for path, message in self._rules(schema, value, "")]
         return found
@@ -120,11 +155,69 @@ class Schemas:
                 yield from self._rules(schema["items"], item, f"{path}[{i}]")
 
     def _holds(self, rule: str, value: Any) -> bool:
-        program = self._programs.get(rule)
-        if program is None:
-            program = self._programs[rule] = self._env.program(self._env.compile(rule))
-        result = program.evaluate({"self": json_to_cel(value)})
-        return not isinstance(result, CELEvalError) and bool(result)
+        """The rule's verdict on ``value``; a CEL rule is a pure function, so each pair is
+        evaluated once (cel-python interprets a tree: routes repeat their listeners' and
+        backends' shapes)."""
+        key = (rule, json.dumps(value, sort_keys=True))
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            program = self._programs.get(rule)
+            if program is None:
+                program = self._programs[rule] = self._env.program(self._env.compile(rule))
+            result = program.evaluate({"self": json_to_cel(value)})
+            verdict = self._verdicts[key] = not isinstance(result, CELEvalError) and bool(result)
+        return verdict
+
+
+def _identity(body: dict[str, Any]) -> tuple[str, str, str]:
+    metadata = body.get("metadata") or {}
+    group = str(body.get("apiVersion", "")).rpartition("/")[0]
+    return f"{body.get('kind')}.{group}", str(metadata.get("namespace")), str(metadata.get("name"))
+
+
+def _metadata_size(metadata: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    annotations = metadata.get("annotations") or {}
+    size = sum(len(str(k)) + len(str(v)) for k, v in annotations.items())
+    if size > MAX_ANNOTATIONS_BYTES:
+        yield "metadata.annotations", f"may not be more than {MAX_ANNOTATIONS_BYTES} bytes (is {size})"
+
+
+def _lists(schema: dict[str, Any], value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Repeated keys of ``map`` lists and repeated items of ``set`` lists, as the API server finds them."""
+    if isinstance(value, dict):
+        for member, sub in (schema.get("properties") or {}).items():
+            if member in value:
+                yield from _lists(sub, value[member], f"{path}.{member}")
+        return
+    if not isinstance(value, list) or "items" not in schema:
+        return
+    list_type = schema.get("x-kubernetes-list-type")
+    if list_type == "map":
+        keys = schema.get("x-kubernetes-list-map-keys") or []
+        entries = [json.dumps({k: item.get(k) for k in keys}, sort_keys=True) for item in value]
+    elif list_type == "set":
+        entries = [json.dumps(item, sort_keys=True) for item in value]
+    else:
+        entries = []
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        if entry in seen:
+            yield f"{path}[{i}]", f"Duplicate value: {entry}"
+        seen.add(entry)
+    for i, item in enumerate(value):
+        yield from _lists(schema["items"], item, f"{path}[{i}]")
+
+
+def _services(body: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """backendRefs to Services whose names no Service can have (DNS-1035 labels only)."""
+    for i, rule in enumerate((body.get("spec") or {}).get("rules") or []):
+        for j, ref in enumerate(rule.get("backendRefs") or []):
+            is_service = ref.get("group", "") == "" and ref.get("kind", "Service") == "Service"
+            if is_service and not names.valid(str(ref.get("name")), names.Rule.SERVICE):
+                yield (
+                    f".spec.rules[{i}].backendRefs[{j}].name",
+                    "no Service can have this name: a Service's name is a DNS-1035 label",
+                )
 
 
 def _served(crd: Any) -> dict[tuple[str, str], dict[str, Any]]:

@@ -9,9 +9,12 @@ header matches; then the older route, then ``namespace/name``. RegularExpression
 rank by the implementation's own rules.
 
 App Mesh orders gateway routes by ``priority`` (0 first) and takes the first that
-matches (AWS CDK's App Mesh reference, ``CommonGatewayRouteSpecOptions.priority``); how
-it orders routes without one, or with equal ones, is not documented, so only pairs with
-two different priorities have an App Mesh answer to compare with.
+matches (AWS CDK's App Mesh reference, ``CommonGatewayRouteSpecOptions.priority``); a
+route without one is priority 1000, the lowest (App Mesh's Kubernetes controller,
+``GatewayRouteSpec.priority``: "Default Priority is 1000 which is lowest priority"). Among
+equal priorities it sorts prefix routes by the prefix's length, longer first
+(aws/aws-app-mesh-roadmap#77); any other pair of equal priority that can match one request
+has no documented order and is reported ``undetermined``.
 
 Overlap is judged on the converted matches (what Gateway API will evaluate), erring
 towards "may overlap": a pair is skipped only where no request can match both.
@@ -25,7 +28,7 @@ from enum import StrEnum
 from itertools import combinations
 from typing import Any
 
-from .gatewayapi import Converted
+from .gatewayapi import DEFAULT_PRIORITY, Converted, FindingKind
 
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
 
@@ -34,6 +37,7 @@ class Verdict(StrEnum):
     OTHER_ROUTE = "other-route"  # Gateway API prefers the route App Mesh ranked lower
     TIE = "tie"  # Gateway API's criteria tie: the older route wins, then the name
     IMPLEMENTATION_SPECIFIC = "implementation-specific"  # a RegularExpression path decides
+    UNDETERMINED = "undetermined"  # App Mesh documents no order for the two routes
 
 
 @dataclass(frozen=True)
@@ -45,12 +49,18 @@ class Conflict:
     verdict: Verdict
     why: str
 
+    @property
+    def kind(self) -> FindingKind:
+        return FindingKind.UNDETERMINED if self.verdict is Verdict.UNDETERMINED else FindingKind.LOSS
+
     def as_dict(self) -> dict[str, str]:
         return {
-            "appMeshPicks": self.winner,
+            "appMeshPicks": self.winner,  # the first of the two where App Mesh's order is undetermined
             "over": self.other,
             "gatewayApi": str(self.verdict),
             "why": self.why,
+            "kind": str(self.kind),
+            "field": "spec.priority",
         }
 
 
@@ -60,7 +70,8 @@ class _Route:
     priority: int
     match: dict[str, Any]
     hostnames: tuple[str, ...]
-    parent: tuple[str, str]  # gateway name, listener (section) or "" for all of them
+    gateway: str
+    sections: frozenset[str]  # the listeners attached to, or empty for all of them
 
     @property
     def address(self) -> str:
@@ -68,39 +79,60 @@ class _Route:
 
 
 def conflicts(objects: Iterable[Converted]) -> list[Conflict]:
-    """Every pair of routes where Gateway API's order does not give App Mesh's priority order."""
-    routes = [r for o in objects if o.kind in ROUTE_KINDS and o.priority is not None for r in _routes(o)]
+    """Every pair of routes where Gateway API's order may not be App Mesh's, or App Mesh has none."""
+    routes = [r for o in objects if o.kind in ROUTE_KINDS for r in _routes(o)]
     found = []
     for a, b in combinations(routes, 2):
-        if a.converted.kind != b.converted.kind or a.priority == b.priority or not _same_listener(a, b):
+        if a.converted.kind != b.converted.kind or not _same_listener(a, b) or not _may_overlap(a, b):
             continue
-        winner, other = (a, b) if a.priority < b.priority else (b, a)
-        conflict = _compare(winner, other)
+        if not _shared_hosts(a.hostnames, b.hostnames):
+            continue
+        order = _app_mesh_order(a, b)
+        conflict = (
+            Conflict(a.address, b.address, Verdict.UNDETERMINED, _undetermined(a, b))
+            if order is None
+            else _compare(*order)
+        )
         if conflict is not None:
             found.append(conflict)
     return found
 
 
+def _app_mesh_order(a: _Route, b: _Route) -> tuple[_Route, _Route] | None:
+    """(the route App Mesh tries first, the other), or None where no document says."""
+    if a.priority != b.priority:
+        return (a, b) if a.priority < b.priority else (b, a)
+    prefix_a, prefix_b = a.converted.prefix, b.converted.prefix
+    if prefix_a is None or prefix_b is None or len(prefix_a) == len(prefix_b):
+        return None
+    return (a, b) if len(prefix_a) > len(prefix_b) else (b, a)
+
+
+def _undetermined(a: _Route, b: _Route) -> str:
+    given = "no priority" if a.converted.priority is None else f"priority {a.priority}"
+    if a.converted.prefix is not None and b.converted.prefix is not None:
+        given += " and prefixes of one length"
+    return f"both have {given}: App Mesh documents no order between them"
+
+
 def _routes(obj: Converted) -> list[_Route]:
     spec = obj.body["spec"]
-    assert obj.priority is not None
-    parent = spec["parentRefs"][0]
+    priority = DEFAULT_PRIORITY if obj.priority is None else obj.priority
+    parents = spec["parentRefs"]
+    sections = frozenset(p["sectionName"] for p in parents if "sectionName" in p)
     hostnames = tuple(spec.get("hostnames", ()))
     matches = spec["rules"][0].get("matches") or [{}]
-    where = (parent["name"], parent.get("sectionName", ""))
-    return [_Route(obj, obj.priority, m, hostnames, where) for m in matches]
+    return [_Route(obj, priority, m, hostnames, parents[0]["name"], sections) for m in matches]
 
 
 def _same_listener(a: _Route, b: _Route) -> bool:
-    if a.converted.namespace != b.converted.namespace or a.parent[0] != b.parent[0]:
+    if a.converted.namespace != b.converted.namespace or a.gateway != b.gateway:
         return False
-    return not (a.parent[1] and b.parent[1] and a.parent[1] != b.parent[1])
+    return not (a.sections and b.sections and not a.sections & b.sections)
 
 
 def _compare(winner: _Route, other: _Route) -> Conflict | None:
     """The conflict, if some request both match goes to ``other`` or is left to a tie-break."""
-    if not _may_overlap(winner, other):
-        return None
     verdicts = []
     for host_w, host_o in _shared_hosts(winner.hostnames, other.hostnames):
         key_w, key_o = _host_rank(host_w) + _rank(winner), _host_rank(host_o) + _rank(other)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import click
 
 from .. import render
-from .gatewayapi import Conversion, Finding, Severity
-from .precedence import Conflict
+from .gatewayapi import Conversion, Finding, FindingKind
+from .precedence import Conflict, Verdict
 
 FORMAT_VERSION = "1.0"
 
@@ -22,24 +23,27 @@ def text(conversion: Conversion, conflicts: list[Conflict], written: list[str]) 
     for resource, findings in sorted(by_resource.items()):
         lines.append(f"\n{render.clean(resource)}")
         for f in findings:
-            colour = "red" if f.severity is Severity.LOSS else "yellow"
-            lines.append(click.style(f"  {f.severity.value:7} {render.clean(f.field)}", fg=colour))
+            colour = "red" if f.kind is FindingKind.LOSS else "yellow"
+            lines.append(click.style(f"  {f.kind.value:7} {render.clean(f.field)}", fg=colour))
             lines.append(render.clean(f"          App Mesh: {f.what}"))
             lines.append(render.clean(f"          instead:  {f.instead}"))
     if conflicts:
         lines.append("\nPriority order Gateway API does not keep:")
     for c in conflicts:
-        lines.append(
-            click.style(
-                render.clean(f"  {c.winner} (App Mesh's choice) over {c.other}: {c.verdict.value}"), fg="red"
-            )
+        pair = (
+            f"{c.winner} and {c.other}"
+            if c.verdict is Verdict.UNDETERMINED
+            else f"{c.winner} (App Mesh's choice) over {c.other}"
         )
+        lines.append(click.style(render.clean(f"  {pair}: {c.verdict.value}"), fg="red"))
         lines.append(render.clean(f"          {c.why}"))
-    losses = len(conversion.losses)
+    kinds = Counter(f.kind for f in conversion.findings)
+    skipped = kinds[FindingKind.NOT_CONVERTED]
     lines.append(
-        f"\nConverted {len(conversion.objects)} object(s): {losses} loss(es), "
-        f"{len(conversion.findings) - losses} assumption(s), "
-        f"{len(conflicts)} priority conflict(s)."
+        f"\nConverted {len(conversion.objects)} object(s): {kinds[FindingKind.LOSS]} loss(es), "
+        f"{kinds[FindingKind.ASSUMED]} assumption(s), "
+        f"{len(conflicts)} priority conflict(s)"
+        + (f", {skipped} route(s) matching nothing." if skipped else ".")
     )
     return "\n".join(lines).lstrip("\n")
 

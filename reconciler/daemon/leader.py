@@ -15,7 +15,8 @@ is client-go's:
   it stops before anyone else may take over), it has lost: the shutdown signal is
   set at once, no call starts after it, and the process exits 1 to rejoin as a
   candidate.
-* Writes are fenced: right before every App Mesh write, the leader checks that its
+* Writes are fenced: right before every App Mesh write is sent (``adapter``'s fence,
+  in botocore's ``before-send`` event), the leader checks that its
   last successful renewal began within ``renew_deadline``, on a clock that keeps
   counting while the process or its machine is paused (``CLOCK_BOOTTIME``). A leader
   paused past the deadline (a long GC pause, a frozen node, a live-migrated VM) wakes
@@ -34,7 +35,6 @@ import datetime
 import os
 import threading
 import time
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -42,8 +42,8 @@ import structlog
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from ..settings import LeaseTiming
 from ..shutdown import Shutdown, Stopped, StopReason
+from .options import LeaseConfig
 
 log = structlog.get_logger("reconciler.leader")
 
@@ -64,20 +64,6 @@ class Role(StrEnum):
     LEADER = "leader"
     LOST = "lost"  # was the leader; writes stopped, the process is ending
     RELEASED = "released"
-
-
-@dataclass(frozen=True)
-class LeaseConfig:
-    name: str
-    namespace: str
-    identity: str
-    duration: float = LeaseTiming.duration
-    renew_deadline: float = LeaseTiming.renew_deadline
-    retry_period: float = LeaseTiming.retry_period
-
-    def __post_init__(self) -> None:
-        if not 0 < self.retry_period < self.renew_deadline < self.duration:
-            raise ValueError("need retry period < renew deadline < lease duration")
 
 
 def connect() -> Any:

@@ -37,7 +37,6 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -53,10 +52,10 @@ from ..outcomes import Report, Status
 from ..plan import Action, Plan, hold_deletes
 from ..problems import Problem, errors, warnings
 from ..resources import ROUTE, DesiredState, Key, ServiceState
-from ..settings import WatchSettings
 from ..shutdown import Shutdown, Stopped, StopReason
 from .metrics import Metrics, serve
 from .notify import Notifier, RunNotice
+from .options import DaemonOptions
 from .status import Failure, Reason, RunRecord, RunResult, RunStatus
 from .watcher import Trigger, Watcher, WatchState, snapshot_of
 
@@ -85,8 +84,8 @@ class Daemon:
         manifests: Path,
         reconciler: Reconciler,
         *,
-        settings: WatchSettings,
-        overrides: Mapping[str, Any],
+        settings: DaemonOptions,
+        overrides: settings_.Overrides,
         metrics: Metrics,
         shutdown: Shutdown,
         notifier: Notifier,

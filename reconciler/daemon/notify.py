@@ -4,16 +4,21 @@ Sending happens on one background thread fed by a bounded queue, so a slow or fa
 receiver never holds up reconciling: each message gets a few attempts with backoff,
 then is dropped (and counted in the logs). The webhook URL and the GitHub token are
 secrets: they come from flags or the environment, never from the manifests, and are
-never logged.
+never logged. They go only where they were sent: no redirect is ever followed
+(urllib's default handler would repeat the ``Authorization`` header to any host the
+answer names, on any scheme), only http(s) is spoken, and the GitHub token never
+travels over plain http except to loopback.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import queue
 import re
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +27,7 @@ from typing import Any
 import structlog
 
 from ..shutdown import Shutdown
+from .options import DEFAULT_GITHUB_API, DEFAULT_STATUS_CONTEXT
 from .status import RunResult
 
 log = structlog.get_logger("reconciler.notify")
@@ -57,12 +63,62 @@ class RunNotice:
         }
 
 
+class UnsafeUrl(ValueError):
+    """A notice URL that would carry a secret somewhere it could leak."""
+
+
 @dataclass(frozen=True)
 class GitHubStatus:
     repository: str  # owner/name
     token: str
-    api_url: str = "https://api.github.com"
-    context: str = "appmesh-reconciler"
+    api_url: str = DEFAULT_GITHUB_API
+    context: str = DEFAULT_STATUS_CONTEXT
+
+    def __post_init__(self) -> None:
+        check_url(self.api_url, carries_token=True)
+
+
+def check_url(url: str, *, carries_token: bool) -> None:
+    """Refuse a URL a secret must not be sent to: not http(s), or a token over plain http off loopback."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeUrl("must be an http:// or https:// URL with a host")
+    if carries_token and parts.scheme == "http" and not _loopback(parts.hostname):
+        raise UnsafeUrl("would send the token in clear text: use https:// (http:// only for loopback)")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: the 3xx surfaces as an HTTPError, a failed notice."""
+
+    def redirect_request(self, *_: Any) -> None:
+        return None
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """http(s) only (no file:, ftp:, data:), redirects refused, non-2xx raised."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        _NoRedirect(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+_OPENER = _opener()
 
 
 @dataclass(frozen=True)
@@ -77,6 +133,8 @@ class Notifier:
     """Sends notices in the background; ``notice`` never blocks."""
 
     def __init__(self, shutdown: Shutdown, webhook: str = "", github: GitHubStatus | None = None) -> None:
+        if webhook:
+            check_url(webhook, carries_token=False)
         self.webhook = webhook
         self.github = github
         self.shutdown = shutdown
@@ -134,12 +192,12 @@ class Notifier:
             request = urllib.request.Request(message.url, data=data, headers=headers, method="POST")
             final = attempt == ATTEMPTS
             try:
-                with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
+                with _OPENER.open(request, timeout=TIMEOUT) as answer:
                     answer.read()
                 log.info("notify.sent", kind=message.kind, attempt=attempt)
                 return
             except urllib.error.HTTPError as exc:  # the URL is a secret: log the status only
-                reason = f"HTTP {exc.code}"
+                reason = f"HTTP {exc.code}" + (" (redirect not followed)" if 300 <= exc.code < 400 else "")
                 final = final or (exc.code < 500 and exc.code != 429)  # a client error will not get better
             except (OSError, ValueError) as exc:
                 reason = type(exc).__name__

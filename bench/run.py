@@ -26,6 +26,7 @@ import yaml
 
 from reconciler import loader, logs
 from reconciler.adapter import AppMesh, make_client
+from reconciler.convert import equivalence, gatewayapi, precedence
 from reconciler.diff import canonical
 from reconciler.engine import Reconciler
 from reconciler.executor import Executor
@@ -33,6 +34,7 @@ from reconciler.live import LiveReader
 from reconciler.options import Connection
 from reconciler.outcomes import Report
 from reconciler.plan import make_plan
+from reconciler.resources import Key, Scope
 from reconciler.settings import Settings
 from reconciler.shutdown import Shutdown
 from reconciler.throttle import Limits, RetryPolicy
@@ -652,6 +654,49 @@ def _wait(condition: Any) -> Any:
     return eventually(condition, timeout=60, interval=0.02)
 
 
+def _one_gateway(routes: int) -> dict[Key, dict[str, Any]]:
+    """One gateway's routes as the corpus writes them: prefixes, some with headers, hosts, priorities."""
+    scope = Scope("bench")
+    specs: dict[Key, dict[str, Any]] = {Key.gateway_key(scope, "gw"): gateway(protocol="http")["spec"]}
+    for r in range(routes):
+        match: dict[str, Any] = {"prefix": f"/svc{r}/api" if r % 3 else f"/svc{r}"}
+        if r % 4 == 0:
+            match["headers"] = [{"name": "x-version", "match": {"exact": str(r)}}]
+        if r % 5 == 0:
+            match["hostname"] = {"exact": f"h{r}.example.com"}
+        target = {"virtualService": {"virtualServiceName": f"s{r}.bench.svc.cluster.local"}}
+        spec: dict[str, Any] = {"httpRoute": {"action": {"target": target}, "match": match}}
+        if r % 2:
+            spec["priority"] = r
+        specs[Key.route_key(scope, "gw", f"r{r}")] = spec
+    return specs
+
+
+def convert_equivalence() -> dict[str, Any]:
+    """convert's equivalence check against the conversion it checks, at 50 and 200 routes per gateway."""
+    values: dict[str, float] = {}
+    for routes in (50, 200):
+        specs = _one_gateway(routes)
+        started = time.perf_counter()
+        conversion = gatewayapi.convert(specs, gatewayapi.Options("bench"))
+        conflicts = precedence.conflicts(conversion.objects)
+        values[f"convert_{routes}"] = time.perf_counter() - started
+        started = time.perf_counter()
+        checked = equivalence.check(specs, conversion, conflicts)
+        values[f"equivalence_{routes}"] = time.perf_counter() - started
+        values[f"requests_{routes}"] = checked.requests
+    return {
+        "scenario": "11. convert's equivalence check, one gateway of 50 / 200 routes",
+        "figure": f"{values['equivalence_50']:.2f} s / {values['equivalence_200']:.2f} s "
+        f"({values['requests_50']:.0f} / {values['requests_200']:.0f} requests)",
+        "baseline": f"convert and precedence alone: {values['convert_50']:.2f} s / "
+        f"{values['convert_200']:.2f} s",
+        "target": "<= 1 s at 50 routes (App Mesh's default quota per gateway)",
+        "met": values["equivalence_50"] <= 1,
+        "values": values,
+    }
+
+
 def _bounds_alone() -> None:
     """`run.py bounds`: scenario 12 alone (offline, no sandbox), printed, results.json untouched."""
     work = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -684,6 +729,7 @@ def main() -> None:
             hostile_bounds(work),
             apply_cpu(box, work),
             scheduling(work),
+            convert_equivalence(),
         ]
     finally:
         box.stop()

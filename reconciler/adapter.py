@@ -194,6 +194,19 @@ class AppMesh:
         answer = self._call(f"describe_{ops.noun}", False, key.address, **_key_params(key))
         return _live(key, answer[ops.data_key])
 
+    def own_mesh_owner(self, mesh: str) -> str | None:
+        """The account owning the mesh of this name in the caller's own account: the account in use.
+
+        DescribeMesh without ``meshOwner`` looks in the caller's account, and its
+        ``metadata.meshOwner`` names that account (API reference, DescribeMesh). None when
+        the caller's account has no mesh of that name.
+        """
+        try:
+            answer = self._call("describe_mesh", False, mesh, meshName=mesh)
+        except NotFound:
+            return None
+        return str(answer["mesh"]["metadata"]["meshOwner"])
+
     def tags(self, arn: str) -> dict[str, str]:
         pages = self._pages("list_tags_for_resource", arn, resourceArn=arn)
         return {t["key"]: t["value"] for page in pages for t in page.get("tags", [])}

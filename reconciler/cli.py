@@ -113,6 +113,8 @@ def _parse_scopes(_: Any, __: Any, values: tuple[str, ...]) -> frozenset[Scope] 
 
 
 def _parse_owner(_: Any, __: Any, value: str | None) -> str | None:
+    if value is None and os.environ.get("RECONCILE_OWNER") == "":  # click reads an empty one as unset
+        raise click.BadParameter("RECONCILE_OWNER is set but empty: the owner would not be pinned")
     if value is not None and not re.fullmatch(settings_.OWNER_PATTERN, value):
         raise click.BadParameter(f"{value!r}: 1-256 of letters, digits and _.:/=+-@ (an unset variable?)")
     return value
@@ -197,9 +199,12 @@ plan_meaning_options = option_group(
     Overrides,
     click.option(
         "--owner",
+        envvar="RECONCILE_OWNER",
+        show_envvar=True,
         callback=_parse_owner,
-        help=f"Value of the {model.OWNER_TAG} tag that marks resources this reconciler "
-        f"manages. Setting: owner (default {_DEFAULTS.owner!r}).",
+        help=f"Pin the owner: the value of the {model.OWNER_TAG} tag that marks the resources "
+        "this instance may touch. A tree whose settings name another owner is an error. "
+        f"Without it: setting owner (default {_DEFAULTS.owner!r}).",
     ),
     click.option(
         "--prune/--no-prune",
@@ -232,7 +237,7 @@ plan_meaning_options = option_group(
         "Setting: meshes (default: the meshes the manifests name).",
     ),
 )
-"""Flags that override the tree's kind: Settings for one run (PRODUCT.md §6)."""
+"""Flags that override the tree's kind: Settings for one run (PRODUCT.md §6); --owner pins instead."""
 
 
 def _with_timing(overrides: Overrides, resync_interval: float | None, debounce: float | None) -> Overrides:
@@ -369,6 +374,12 @@ daemon_options = option_group(
         "--watch: a delete is applied only when planned again from a snapshot this many seconds later.",
         "confirm_deletes",
     ),
+    click.option(
+        "--status-detail",
+        is_flag=True,
+        help="--watch: /readyz and /status show error texts and mesh owners' account IDs (by default "
+        "they are withheld from whoever can reach the port, and kept in the logs).",
+    ),
     _tuning(
         "--stuck-after",
         FiniteRange(min=1),
@@ -487,6 +498,12 @@ lease_options = option_group(
 @click.version_option(package_name="appmesh-gateway-reconciler")
 @manifests_option
 @click.option("--dry-run", is_flag=True, help="Read live state and print the plan; change nothing.")
+@click.option(
+    "--base-manifests",
+    type=click.Path(path_type=Path, exists=True),
+    help="--dry-run of a pull request: the base branch's tree. A change of its settings is shown, "
+    "a change of owner, meshes or prune first of all.",
+)
 @_output_option("text", "json", "markdown")
 @plan_meaning_options
 @detailed_exitcode_option
@@ -506,6 +523,7 @@ def main(
     *,
     manifests: Path,
     dry_run: bool,
+    base_manifests: Path | None,
     output: str,
     detailed_exitcode: bool,
     watch: bool,
@@ -524,11 +542,19 @@ def main(
         return
     if watch and dry_run:
         raise click.UsageError("--watch applies changes; use --dry-run without --watch")
+    if base_manifests is not None and not dry_run:
+        raise click.UsageError("--base-manifests is for a preview: use it with --dry-run")
     _configure_logs(log, "info" if watch else "warning")
     if not watch:
         sys.exit(
             _reconcile_once(
-                manifests, overrides, aws, output=output, dry_run=dry_run, detailed=detailed_exitcode
+                manifests,
+                overrides,
+                aws,
+                output=output,
+                dry_run=dry_run,
+                detailed=detailed_exitcode,
+                base=base_manifests,
             )
         )
     from .daemon import app
@@ -546,7 +572,14 @@ def _connect(aws: AwsOptions, shutdown: Shutdown) -> AppMesh:
 
 
 def _reconcile_once(
-    manifests: Path, overrides: Overrides, aws: AwsOptions, *, output: str, dry_run: bool, detailed: bool
+    manifests: Path,
+    overrides: Overrides,
+    aws: AwsOptions,
+    *,
+    output: str,
+    dry_run: bool,
+    detailed: bool,
+    base: Path | None = None,
 ) -> int:
     """Plan, then apply unless this is a dry run; the exit status (PRODUCT.md §2)."""
     try:
@@ -559,11 +592,14 @@ def _reconcile_once(
         return EXIT_ERROR
     from .engine import Reconciler
 
+    base_settings = _tree_settings(base) if base is not None else None
     try:
         shutdown = Shutdown()  # a one-shot run stops on Ctrl-C by KeyboardInterrupt
         reconciler = Reconciler(_connect(aws, shutdown), shutdown)
         settings = settings_.resolve(result.settings, overrides)
         plan = reconciler.plan(result.state, settings, warnings(result.problems))
+        if base_settings is not None:
+            plan.settings_changes = settings_.changes(base_settings, settings_.resolve(result.settings))
         if dry_run or plan.blocked or not plan.has_changes or settings.suspend:
             click.echo(_render(plan, output))
             if settings.suspend and not dry_run and output == "text":
@@ -707,7 +743,11 @@ def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key
 @click.option("--mesh", help="Convert a live mesh instead of the manifests (read like `export`).")
 @click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
 @click.option("--report", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--strict", is_flag=True, help="Exit 1 on any loss or priority conflict (files are written).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 on any loss, priority conflict or unexplained difference (files are written).",
+)
 @click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
 @manifests_option
 @aws_options
@@ -737,7 +777,7 @@ def convert(
     are reported in pairs. Nothing is written when the input or the check fails.
     """
     from . import files
-    from .convert import gatewayapi, precedence
+    from .convert import equivalence, gatewayapi, precedence
     from .convert import report as reports
 
     assert target == "gateway-api"  # the only choice click accepts
@@ -756,6 +796,8 @@ def convert(
         click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
         sys.exit(EXIT_ERROR)
     conflicts = precedence.conflicts(conversion.objects)
+    checked = equivalence.check(specs, conversion, conflicts)
+    conversion.findings.extend(checked.findings())
     if not no_crds_check:
         _check_against_crds(conversion, crds)
     try:
@@ -765,10 +807,10 @@ def convert(
         sys.exit(EXIT_ERROR)
     written = [str(path) for path in paths]
     if report == "json":
-        click.echo(reports.as_json(conversion, conflicts, written))
+        click.echo(reports.as_json(conversion, conflicts, written, checked))
     else:
-        click.echo(reports.text(conversion, conflicts, written))
-    lossy = bool(conversion.losses or conflicts)
+        click.echo(reports.text(conversion, conflicts, written, checked))
+    lossy = bool(conversion.losses or conflicts or checked.unexplained)
     sys.exit(EXIT_ERROR if strict and lossy else EXIT_OK)
 
 

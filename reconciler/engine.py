@@ -8,7 +8,7 @@ from .adapter import AppMesh
 from .executor import Executor
 from .live import LiveReader
 from .outcomes import Outcome, Report
-from .plan import Plan, make_plan
+from .plan import Plan, make_plan, rescope
 from .problems import Problem
 from .resources import DesiredState, Key
 from .settings import Settings
@@ -29,9 +29,11 @@ class Reconciler:
             return settings.prune or key in desired.resources
 
         self.mesh.retrier.new_run()  # the time budget covers one run: its reads and its writes
+        same = self.reader.one_identity(desired.scopes | (settings.meshes or set()))
+        desired, settings, doubled = rescope(desired, settings, same)
         scopes = settings.meshes if settings.meshes is not None else desired.scopes
         live = self.reader.read(scopes, want_tags)
-        return make_plan(desired, live, settings, notes)
+        return make_plan(desired, live, settings, [*doubled, *notes])
 
     def apply(self, plan: Plan, on_done: Callable[[Outcome], None] | None = None) -> Report:
         return self.executor.apply(plan, on_done)

@@ -25,18 +25,24 @@ from typing import Any
 import structlog
 
 from .adapter import AppMesh
-from .diff import canonical, canonical_spec
+from .diff import canonical
 from .errors import ApiError, Conflict, LimitExceeded, NotFound
 from .live import LiveReader
 from .outcomes import Done, Outcome, Report, Status
-from .plan import Action, Plan, Step, comparable_tags
+from .plan import Action, Plan, Step, comparable_tags, replan
+from .problems import errors
 from .resources import GATEWAY, ROUTE, Key, Live, Scope, ServiceState
+from .settings import Settings
 from .shutdown import Shutdown, Stopped
 from .threads import parallel_map, submit
 
 log = structlog.get_logger("reconciler.apply")
 
 QUOTA_NAMES = {GATEWAY: "Virtual gateways per mesh", ROUTE: "Gateway routes per virtual gateway"}
+
+
+class HeldElsewhere(Exception):
+    """A create met a resource (409) that another owner's tag marks: it is left alone."""
 
 
 def client_token(
@@ -82,8 +88,11 @@ class Executor:
 
         with ThreadPoolExecutor(max_workers=self.mesh.workers) as pool:
 
+            def run(step: Step) -> Outcome:
+                return self._run(step, plan.settings)
+
             def start(key: Key) -> None:
-                future = submit(pool, self._run, steps[key])
+                future = submit(pool, run, steps[key])
                 future.add_done_callback(lambda f: finished.put(f.result()))
 
             ready = sorted(k for k, n in blockers.items() if n == 0)
@@ -105,7 +114,7 @@ class Executor:
                         start(child)
                         running += 1
         if not self.shutdown.is_set():
-            self._confirm_creates(steps, report)
+            self._confirm_creates(steps, report, plan.settings)
         return report
 
     def _skip(
@@ -122,7 +131,7 @@ class Executor:
         for child in graph.dependents.get(key, ()):
             self._skip(child, key, steps, graph, record)
 
-    def _confirm_creates(self, steps: Mapping[Key, Step], report: Report) -> None:
+    def _confirm_creates(self, steps: Mapping[Key, Step], report: Report, settings: Settings) -> None:
         """Check with one List per gateway (or mesh) that every acknowledged create exists.
 
         A service that honours client tokens answers a token it has seen with the first
@@ -146,15 +155,18 @@ class Executor:
                 key = report.outcomes[index].key
                 if key not in found[group]:
                     log.warning("apply.replayed_create", resource=key.address)
-                    report.outcomes[index] = self._run(steps[key], salt=1)
+                    report.outcomes[index] = self._run(steps[key], settings, salt=1)
 
-    def _run(self, step: Step, salt: int = 0) -> Outcome:
+    def _run(self, step: Step, settings: Settings, salt: int = 0) -> Outcome:
         action = step.summary_action
         try:
             self.shutdown.check()  # shutting down: start nothing new
-            done, message, state = self._carry_out(step, salt)
+            done, message, state = self._carry_out(step, settings, salt)
         except Stopped:
             return Outcome(step.key, action, Status.SKIPPED, "skipped: shutting down")
+        except HeldElsewhere as exc:
+            log.warning("apply.refused", resource=step.key.address, action=action.value, reason=str(exc))
+            return Outcome(step.key, action, Status.FAILED, str(exc), "ConflictException")
         except ApiError as exc:
             if self.shutdown.is_set():  # its retries were cut short by the shutdown
                 return Outcome(step.key, action, Status.SKIPPED, "skipped: shutting down", exc.code)
@@ -166,47 +178,55 @@ class Executor:
         log.info("apply.done", resource=step.key.address, action=action.value, detail=message)
         return Outcome(step.key, action, Status.DONE, message, done=done, state=state)
 
-    def _carry_out(self, step: Step, salt: int) -> tuple[Done, str, ServiceState | None]:
+    def _carry_out(self, step: Step, settings: Settings, salt: int) -> tuple[Done, str, ServiceState | None]:
         if Action.DELETE in step.actions:
             return self._delete(step)
         if Action.CREATE in step.actions:
-            return self._create(step, salt)
+            return self._create(step, settings, salt)
         assert step.arn is not None
         assert step.version is not None  # planned against a live resource
         tags = dict((step.tags_after if Action.TAG in step.actions else step.tags_before) or {})
         state = step.live_state
-        if Action.UPDATE in step.actions:
-            state = self._update(step.key, step.after or {}, step.version, tags)
+        # Tags first: adopting puts the owner tag on, and the role's updates are allowed only
+        # on resources carrying it (deploy/iam/sidecar-policy.json, aws:ResourceTag).
         if Action.TAG in step.actions:
             self._tags(step.arn, step.tags_before or {}, tags)
             if Action.UPDATE not in step.actions:  # the version and stamp stay; only the tags moved
                 unchanged = Live(step.key, step.before or {}, step.arn, step.version, tags, step.stamp)
                 self.reader.remember(unchanged)
+        if Action.UPDATE in step.actions:
+            state = self._update(step.key, step.after or {}, step.version, tags)
         return Done.CHANGED, step.reason, state
 
-    def _create(self, step: Step, salt: int) -> tuple[Done, str, ServiceState | None]:
+    def _create(self, step: Step, settings: Settings, salt: int) -> tuple[Done, str, ServiceState | None]:
         spec, tags = step.after or {}, step.tags_after or {}
         token = client_token("create", step.key, {"spec": spec, "tags": tags}, salt=salt)
         try:
             live = self.mesh.create(step.key, spec, tags, token)
         except Conflict:
-            return self._converge_existing(step)
+            return self._converge_existing(step, settings)
         self.reader.remember(live)
         return Done.CREATED, "created", live.state
 
-    def _converge_existing(self, step: Step) -> tuple[Done, str, ServiceState | None]:
-        """409 on create: the resource exists (made out of band, or by a lost earlier answer)."""
+    def _converge_existing(self, step: Step, settings: Settings) -> tuple[Done, str, ServiceState | None]:
+        """409 on create: the resource exists (made out of band, or by a lost earlier answer).
+
+        It is read again and planned by the planner's own rules, never adopted blindly:
+        another owner's resource is refused with that owner named; an unowned one (or
+        our own) is converged and adopted, as a plan made a moment later would have.
+        """
+        assert step.want is not None  # every create is planned from a manifest
         live = self.mesh.describe(step.key)
-        live_tags = self.mesh.tags(live.arn)
-        tags = dict(step.tags_after or {})
-        updated = canonical_spec(live.spec) != canonical_spec(step.after or {})
-        self._tags(live.arn, live_tags, tags)
-        state = live.state
-        if updated:
-            state = self._update(step.key, step.after or {}, live.version, tags)
-        else:
-            self.reader.remember(replace(live, tags=tags))
-        how = "updated to match" if updated else "it matched"
+        have = replace(live, tags=self.mesh.tags(live.arn))
+        again, findings = replan(step.want, have, settings)
+        refused = errors(findings)
+        if refused:
+            raise HeldElsewhere(f"already existed, {refused[0].message}")
+        if not again.actions:
+            self.reader.remember(have)
+            return Done.ADOPTED, "already existed; it matched and adopted", live.state
+        _done, _message, state = self._carry_out(again, settings, salt=0)
+        how = "updated to match" if Action.UPDATE in again.actions else "it matched"
         return Done.ADOPTED, f"already existed; {how} and adopted", state
 
     def _update(

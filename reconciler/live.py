@@ -24,6 +24,7 @@ class LiveReader:
         self.mesh = mesh
         self._specs: dict[str, tuple[_Stamp, Live]] = {}
         self._tags: dict[str, tuple[_Stamp, dict[str, str]]] = {}
+        self._own_owner: dict[str, str] = {}  # mesh name → the account owning it in the caller's account
 
     def read(
         self,
@@ -42,6 +43,23 @@ class LiveReader:
             if live is None and on_vanished is not None:
                 on_vanished(summary.key)
         return {live.key: live for live in found if live is not None}
+
+    def one_identity(self, scopes: Iterable[Scope]) -> dict[Scope, Scope]:
+        """Each scope as the API addresses it once: ``MESH@ACCOUNT`` is ``MESH`` when the account is ours.
+
+        Without this the same mesh read under both spellings holds every resource twice, and
+        a prune deletes the copy the manifests named under the other spelling. Asked once per
+        mesh named with an owner; the answer is kept (a mesh's owner never changes).
+        """
+        out = {}
+        for scope in scopes:
+            if scope.owner and scope.mesh not in self._own_owner:
+                owner = self.mesh.own_mesh_owner(scope.mesh)
+                if owner is not None:
+                    self._own_owner[scope.mesh] = owner
+            same = scope.owner and self._own_owner.get(scope.mesh) == scope.owner
+            out[scope] = Scope(scope.mesh) if same else scope
+        return out
 
     def remember(self, live: Live) -> None:
         """Seed the cache with what a write answered (the resource, its version, the tags sent).

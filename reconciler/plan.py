@@ -16,8 +16,8 @@ from typing import Any
 from . import model
 from .diff import Change, canonical, canonical_spec, changes, leaves
 from .problems import Problem, Severity
-from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, ServiceState, Source
-from .settings import Settings
+from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, Scope, ServiceState, Source
+from .settings import BOUNDARY, Settings, widens
 
 RESERVED_TAG_PREFIX = "aws:"
 
@@ -46,6 +46,8 @@ class Step:
     source: Source | None = None
     live_state: ServiceState | None = None  # the service's status.status when planned
     skipped: bool = False  # left alone on purpose (reconcile: disabled)
+    # What the manifest asks for: a create that meets an existing resource is planned again from it.
+    want: Desired | None = field(default=None, compare=False, repr=False)
 
     @property
     def summary_action(self) -> Action:
@@ -76,12 +78,17 @@ class Plan:
     def blocked(self) -> bool:
         return any(p.severity is Severity.ERROR for p in self.findings)
 
+    @property
+    def boundary_changes(self) -> list[tuple[str, Any, Any, bool]]:
+        """Changes of owner, meshes or prune (``name, before, after, widens``): plans lead with them."""
+        return [(n, b, a, widens(n, b, a)) for n, b, a in self.settings_changes if n in BOUNDARY]
+
 
 def make_plan(
     desired: DesiredState, live: Mapping[Key, Live], settings: Settings, notes: Sequence[Problem] = ()
 ) -> Plan:
     """``notes``: what loading the manifests found short of an error, shown with the plan."""
-    plan = Plan(settings, findings=list(notes))
+    plan = Plan(settings, findings=[*settings.problems, *notes])
     desired = _managed(desired, settings, plan.findings)
     live = {k: v for k, v in live.items() if settings.manages(k.scope)}
     for key in sorted(desired.resources, key=Key.rank):
@@ -102,6 +109,32 @@ def _managed(desired: DesiredState, settings: Settings, findings: list[Problem])
             message = f"mesh {key.scope} is not among the meshes this instance manages; left alone"
             findings.append(Problem.at(want.source, message, "metadata.mesh", Severity.WARNING))
     return kept
+
+
+def rescope(
+    desired: DesiredState, settings: Settings, same: Mapping[Scope, Scope]
+) -> tuple[DesiredState, Settings, list[Problem]]:
+    """Manifests and settings with every mesh under one spelling (``same``: scope → its identity).
+
+    ``meshOwner`` naming the account in use is that account's mesh, not a second one. Two
+    manifests that now name one resource are an error, as any identity written twice is.
+    """
+    if all(scope == identity for scope, identity in same.items()):
+        return desired, settings, []  # one spelling already: nothing to copy
+    out = DesiredState()
+    problems: list[Problem] = []
+    for key, want in desired.resources.items():
+        scope = same.get(key.scope, key.scope)
+        new_key = Key(scope, key.gateway, key.kind, key.name)
+        first = out.resources.get(new_key)
+        if first is not None:
+            message = f"{new_key} is defined twice (also in {first.source}); meshOwner is the account in use"
+            problems.append(Problem.at(want.source, message, "metadata.meshOwner"))
+            continue
+        out.resources[new_key] = replace(want, key=new_key)
+        out.scopes.add(scope)
+    meshes = None if settings.meshes is None else frozenset(same.get(s, s) for s in settings.meshes)
+    return out, replace(settings, meshes=meshes), problems
 
 
 def hold_deletes(plan: Plan, keys: set[Key]) -> Plan:
@@ -160,6 +193,7 @@ def _step(want: Desired, have: Live | None, options: Settings, findings: list[Pr
             tags_after=tags_after,
             changes=_whole(canonical(want.spec), tags_after, appears=True),
             source=want.source,
+            want=want,
         )
     tags_before = comparable_tags(have.tags or {})
     holder = tags_before.get(model.OWNER_TAG)
@@ -194,6 +228,16 @@ def _step(want: Desired, have: Live | None, options: Settings, findings: list[Pr
         reason = "up to date"
     changed = tuple(spec_changes + tag_changes)
     return Step(want.key, actions, reason, after=want.spec, tags_after=tags_after, changes=changed, **common)
+
+
+def replan(want: Desired, have: Live, settings: Settings) -> tuple[Step, list[Problem]]:
+    """A resource planned against what exists, by the same rules as a whole plan.
+
+    For a create answered 409 (the resource appeared after the List): another owner's
+    resource is refused (an error finding), an unowned one is adopted as a plan would.
+    """
+    findings: list[Problem] = []
+    return _step(want, have, settings, findings), findings
 
 
 def _prune(

@@ -3,17 +3,21 @@
 Names, tag keys and values, match values and file names come from manifests and
 from App Mesh: nothing from outside is trusted. In text, control characters are
 escaped, so no value moves the cursor, colours the terminal or starts a line (a
-line starting with ``::`` would be a GitHub workflow command). In Markdown every
-such value sits inside a code span or a code block fenced longer than any backtick
-run it holds, so it cannot close the block, open HTML or a comment, mention anyone,
-link, or make a heading. The whole comment stays under GitHub's size limit, cutting
-the least important detail first and saying what was cut.
+line starting with ``::`` would be a GitHub workflow command); so are invisible
+characters (zero-width, bidi marks), and a word mixing scripts (``payments`` with a
+Cyrillic U+0430 for its ``a``) has its non-ASCII letters escaped, so no name passes for
+another. In Markdown every such value sits inside a code span or a code block fenced
+longer than any backtick run it holds, so it cannot close the block, open HTML or a
+comment, mention anyone, link, or make a heading. The whole comment stays under
+GitHub's size limit, cutting the least important detail first and saying what was cut;
+real changes come before the resources left alone, so inert documents push none out.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any
 
 import click
@@ -38,14 +42,48 @@ _VERB = {
     Action.TAG: "will have its tags updated",
     Action.DELETE: "will be deleted",
 }
-# C0 and C1 controls, DEL, line and paragraph separators, and bidirectional overrides
-# (which reorder what a reviewer sees).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls, DEL, line and paragraph separators, and every format character
+# (Unicode category Cf: zero-width spaces and joiners, bidi marks, embeddings, overrides
+# and isolates, the BOM, invisible operators, tag characters), which hide text or reorder
+# what a reviewer sees, plus the invisible fillers (combining grapheme joiner, Hangul fillers).
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\xad\u034f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e"
+    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb\u0600-\u0605\u06dd\u070f"
+    "\u0890\u0891\u08e2\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+_WORD = re.compile(r"[^\W\d_]{2,}")  # a run of letters
+# Scripts that one word legitimately mixes (Japanese writes kanji and kana together).
+_SCRIPT_GROUP = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "KATAKANA-HIRAGANA": "CJK", "HANGUL": "CJK"}
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _script(char: str) -> str:
+    """The script a letter is drawn in, as the first word of its Unicode name (LATIN, CYRILLIC)."""
+    first = unicodedata.name(char, "").split(" ", 1)[0]
+    return _SCRIPT_GROUP.get(first, first)
+
+
+def _unmixed(match: re.Match[str]) -> str:
+    """A word of one script as it is; a word mixing scripts with its non-ASCII letters escaped."""
+    word = match.group()
+    if len({_script(c) for c in word}) < 2:
+        return word
+    return "".join(c if c.isascii() else _escape(c) for c in word)
+
+
+_ASCII_UNSAFE = re.compile("[\x00-\x1f\x7f]")  # all _UNSAFE can find in ASCII text: a cheaper scan
 
 
 def clean(text: str) -> str:
-    """``text`` with every control character written as an escape: one visible line."""
-    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    """``text`` as one visible line no reader can mistake: controls, invisibles and mixed scripts escaped."""
+    if text.isascii():
+        return _ASCII_UNSAFE.sub(lambda m: _escape(m.group()), text)
+    return _WORD.sub(_unmixed, _UNSAFE.sub(lambda m: _escape(m.group()), text))
 
 
 def summary_line(plan: Plan) -> str:
@@ -89,14 +127,26 @@ def settings_lines(plan: Plan) -> list[str]:
 # --- text --------------------------------------------------------------------
 
 
+def boundary_lines(plan: Plan) -> list[str]:
+    """``name: before -> after (widens|narrows)`` for each change of owner, meshes or prune."""
+    return [
+        f"{name}: {_value(before)} -> {_value(after)} ({'widens' if wider else 'narrows'})"
+        for name, before, after, wider in plan.boundary_changes
+    ]
+
+
+BOUNDARY_TITLE = "This change moves what this instance may touch (owner, meshes or prune):"
+
+
 def text(plan: Plan) -> str:
     lines: list[str] = []
+    if plan.boundary_changes:
+        lines.append(click.style(BOUNDARY_TITLE, fg="red", bold=True))
+        lines += [click.style(f"  ! {line}", fg="red") for line in boundary_lines(plan)]
+        lines.append("")
     changed = [s for s in plan.steps if s.actions]
     if changed:
         lines.append("The reconciler will perform the following actions:\n")
-    for step in (s for s in plan.steps if s.skipped):
-        lines.append(f"  = {clean(str(step.key))} is left alone")
-        lines.append(f"      # {clean(step.reason)}; from {clean(str(step.source))}\n")
     for step in changed:
         symbol = _SYMBOL[step.summary_action]
         title = f"  {symbol} {clean(str(step.key))} {_verbs(step)}"
@@ -109,6 +159,9 @@ def text(plan: Plan) -> str:
         lines.append("")
     if not changed:
         lines.append("No changes. App Mesh matches the manifests.\n")
+    for step in (s for s in plan.steps if s.skipped):  # after the changes: inert documents hide none
+        lines.append(f"  = {clean(str(step.key))} is left alone")
+        lines.append(f"      # {clean(step.reason)}; from {clean(str(step.source))}\n")
     lines += [styled_problem(p) for p in plan.findings]
     if plan.findings:
         lines.append("")
@@ -132,6 +185,10 @@ def _document(plan: Plan) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "owner": plan.settings.owner,
+        "boundary_changes": [
+            {"name": name, "before": before, "after": after, "widens": wider}
+            for name, before, after, wider in plan.boundary_changes
+        ],
         "settings": {
             name: {"value": value, "origin": origin} for name, value, origin in plan.settings.described()
         },
@@ -194,6 +251,10 @@ def markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT - COMMENT_MARGIN) -> 
     c = plan.counts()
     deleted = [s for s in plan.steps if Action.DELETE in s.actions]
     head = ["### App Mesh plan", ""]
+    if plan.boundary_changes:
+        head += ["> [!CAUTION]", f"> **{BOUNDARY_TITLE}**"]
+        head += [f"> - {code(line)}" for line in boundary_lines(plan)]
+        head.append("")
     if deleted:
         head += ["> [!WARNING]", f"> This plan **deletes {len(deleted)} resource(s)**.", ""]
     if plan.blocked:
@@ -216,12 +277,12 @@ def markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT - COMMENT_MARGIN) -> 
     sections = [
         _Section("deleted resource(s)", "**Deleted**", [f"- {code(str(s.key))}" for s in deleted]),
         _Section("error(s)", "**Errors**", [f"- ❌ {code(str(p))}" for p in errors_]),
-        _Section(
+        _Section("change(s)", "**Changes**", [_details(s) for s in _by_importance(plan)]),
+        _Section(  # after the changes: inert documents never push a real change out of the comment
             "left-alone resource(s)",
             "**Left alone**",
             [f"- {code(str(s.key))}: {code(s.reason)}" for s in plan.steps if s.skipped],
         ),
-        _Section("change(s)", "**Changes**", [_details(s) for s in _by_importance(plan)]),
         _Section("warning(s)", "**Warnings**", [f"- ⚠️ {code(str(p))}" for p in warnings_]),
     ]
     return _fit("\n".join(head), sections, f"**{summary_line(plan)}**", limit)

@@ -2,9 +2,11 @@
 
 Every mode (one-shot, dry run, the daemon, the offline diff, export) reads the tree's
 ``kind: Settings`` document the same way; a command-line flag overrides one setting
-for one run. ``resolve`` builds the effective settings once per snapshot, keyword-only,
-with one home per setting, and records where each value came from so every plan can
-say so.
+for one run, except the owner: that is the deployment's (``--owner`` /
+``RECONCILE_OWNER`` pins it), and a tree naming another owner is an error, so a pull
+request cannot hand this instance another team's resources. ``resolve`` builds the
+effective settings once per snapshot, keyword-only, with one home per setting, and
+records where each value came from so every plan can say so.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from .problems import Problem
 from .resources import Scope, Source
 
 KIND = "Settings"
 DEFAULT = "default"
+PINNED = "pinned by --owner / RECONCILE_OWNER"
+# The settings that decide which resources this instance may touch at all.
+BOUNDARY = ("owner", "meshes", "prune")
 
 # An owner is a tag value (1-256 of AWS's tag characters); no spaces, nothing empty.
 OWNER_PATTERN = r"^[A-Za-z0-9_.:/=+\-@]{1,256}$"
@@ -131,6 +137,9 @@ class Settings:
     debounce: float = 1.0
     suspend: bool = False  # plan and report drift, write nothing
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # What makes these settings unusable (a tree naming another owner than the pinned one):
+    # every plan made with them carries these errors, so nothing is applied.
+    problems: tuple[Problem, ...] = field(default=(), compare=False)
 
     def manages(self, scope: Scope) -> bool:
         return self.meshes is None or scope in self.meshes
@@ -156,7 +165,7 @@ class Overrides:
     Each field is named after the ``Settings`` attribute it overrides and after its flag.
     """
 
-    owner: str | None = None
+    owner: str | None = None  # a pin (--owner / RECONCILE_OWNER), not an override: see resolve
     prune: bool | None = None
     allow_empty: bool | None = None
     max_deletes: int | None = None
@@ -167,7 +176,11 @@ class Overrides:
 
 
 def resolve(declared: Declared | None, overrides: Overrides | None = None) -> Settings:
-    """Defaults, then the tree's document, then flags."""
+    """Defaults, then the tree's document, then flags.
+
+    The ``owner`` flag is a pin, not an override: a tree naming another owner is an
+    error (in ``problems``) rather than something the pin silently wins over.
+    """
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     if declared is not None:
@@ -181,11 +194,39 @@ def resolve(declared: Declared | None, overrides: Overrides | None = None) -> Se
         if value is not None:
             values[attribute] = value
             origins[attribute] = f"flag --{attribute.replace('_', '-')}"
-    return replace(Settings(), **values, origins=origins)
+    pinned = overrides.owner if overrides is not None else None
+    if pinned is not None:
+        origins["owner"] = PINNED
+    problems = _owner_conflict(declared, pinned)
+    return replace(Settings(), **values, origins=origins, problems=problems)
+
+
+def _owner_conflict(declared: Declared | None, pinned: str | None) -> tuple[Problem, ...]:
+    named = declared.spec.owner if declared is not None else None
+    if declared is None or pinned is None or named is None or named == pinned:
+        return ()
+    message = (
+        f"the tree's settings name owner {named!r}, but this instance is pinned to owner {pinned!r} "
+        "(--owner / RECONCILE_OWNER): a change to the tree cannot move what the deployment may touch"
+    )
+    return (Problem.at(declared.source, message, "spec.owner"),)
 
 
 def _scopes(refs: list[str]) -> frozenset[Scope]:
     return frozenset(parse_scope(ref) for ref in refs)
+
+
+def widens(name: str, before: Any, after: Any) -> bool:
+    """Whether a change of a boundary setting lets this instance touch more than before.
+
+    Another owner hands it other resources; ``prune`` on lets it delete; ``meshes``
+    gone (every mesh the manifests name) or with a mesh added lets it reach further.
+    """
+    if name == "owner":
+        return True
+    if name == "prune":
+        return bool(after)
+    return after is None or (before is not None and not set(after) <= set(before))
 
 
 def changes(before: Settings, after: Settings) -> list[tuple[str, Any, Any]]:

@@ -16,6 +16,7 @@ from reconciler.diff import canonical
 from reconciler.engine import Reconciler
 from reconciler.options import Connection
 from reconciler.outcomes import Status
+from reconciler.resources import Scope
 from reconciler.sandbox import Realism, Sandbox
 from reconciler.settings import Settings
 from reconciler.shutdown import Shutdown
@@ -268,6 +269,59 @@ def test_conflict_between_plan_and_apply_converges(
     assert not reconciler.plan(desired, Settings()).has_changes
 
 
+@pytest.mark.parametrize("realism", [Realism(), Realism.real()], ids=["plain-moto", "real-api-behaviour"])
+def test_a_conflict_with_another_owners_resource_never_takes_it_over(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path, realism: Realism
+) -> None:
+    box = make_sandbox(realism)
+    tree = write_tree(tmp_path, {"m.yaml": [gateway(), route(tags={"team": "ours"})]})
+    desired = loader.load(tree).state
+    reconciler = Reconciler(AppMesh.connect(Connection(endpoint_url=box.endpoint)), Shutdown())
+    plan = reconciler.plan(desired, Settings(owner="platform"))
+    assert [s.actions for s in plan.steps] == [("create",), ("create",)]
+    client = appmesh_client(box.endpoint)  # another team's reconciler creates both after our List
+    theirs = [{"key": model.OWNER_TAG, "value": "teamB"}, {"key": "team", "value": "theirs"}]
+    client.create_virtual_gateway(
+        meshName="apps", virtualGatewayName="gw", spec=gateway(port=8080)["spec"], tags=theirs
+    )
+    client.create_gateway_route(
+        meshName="apps",
+        virtualGatewayName="gw",
+        gatewayRouteName="rt",
+        spec=route(prefix="/theirs")["spec"],
+        tags=theirs,
+    )
+    before = live_state(box.endpoint)
+    report = reconciler.apply(plan)
+    assert not report.ok
+    (refused,) = [o for o in report.outcomes if o.status is Status.FAILED]
+    assert refused.key.address == "apps/gw"
+    assert "owned by reconciler owner 'teamB', not 'platform'" in refused.message
+    assert [o.status for o in report.outcomes if o.key.address == "apps/gw/rt"] == [Status.SKIPPED]
+    assert live_state(box.endpoint) == before  # neither tags nor spec moved
+
+
+def test_a_route_another_owner_created_after_the_list_is_refused(sandbox: Sandbox, tmp_path: Path) -> None:
+    reconciler = Reconciler(AppMesh.connect(Connection(endpoint_url=sandbox.endpoint)), Shutdown())
+    ours = loader.load(write_tree(tmp_path / "gw", {"m.yaml": [gateway()]})).state
+    assert reconciler.apply(reconciler.plan(ours, Settings(owner="platform"))).ok
+    desired = loader.load(write_tree(tmp_path / "all", {"m.yaml": [gateway(), route()]})).state
+    plan = reconciler.plan(desired, Settings(owner="platform"))
+    client = appmesh_client(sandbox.endpoint)  # another team's route appears after our List
+    client.create_gateway_route(
+        meshName="apps",
+        virtualGatewayName="gw",
+        gatewayRouteName="rt",
+        spec=route(prefix="/theirs")["spec"],
+        tags=[{"key": model.OWNER_TAG, "value": "teamB"}],
+    )
+    before = live_state(sandbox.endpoint)
+    (outcome,) = reconciler.apply(plan).outcomes
+    assert outcome.status is Status.FAILED
+    assert "already existed, owned by reconciler owner 'teamB'" in outcome.message
+    assert live_state(sandbox.endpoint) == before
+
+
 def test_route_deleted_out_of_band_is_put_back(sandbox: Sandbox, tmp_path: Path) -> None:
     """The realistic sandbox replays a known client token; the reconciler must still recreate."""
     tree = write_tree(tmp_path, {"m.yaml": [gateway(), route()]})
@@ -279,3 +333,38 @@ def test_route_deleted_out_of_band_is_put_back(sandbox: Sandbox, tmp_path: Path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Apply complete: 1 created" in done.stdout
     assert live_state(sandbox.endpoint) == expected_state(tree)
+
+
+ACCOUNT = "123456789012"  # the sandbox's (moto's) account: the account in use
+
+
+def test_mesh_owner_naming_the_account_in_use_is_the_same_mesh(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Two spellings of one mesh: prune must not delete what the other spelling names."""
+    tree = write_tree(
+        tmp_path / "m",
+        {"m.yaml": [gateway("a", meshOwner=ACCOUNT), route(gateway="a", meshOwner=ACCOUNT), gateway("b")]},
+    )
+    desired = loader.load(tree).state
+
+    def fresh() -> Reconciler:  # a new process: nothing cached
+        return Reconciler(AppMesh.connect(Connection(endpoint_url=sandbox.endpoint)), Shutdown())
+
+    settings = Settings(prune=True)
+    assert fresh().apply(fresh().plan(desired, settings)).ok
+    again = fresh().plan(desired, settings)
+    assert not again.has_changes, [(str(s.key), s.actions) for s in again.steps if s.actions]
+    assert {s.key.address for s in again.steps} == {"apps/a", "apps/a/rt", "apps/b"}
+    within = fresh().plan(desired, Settings(prune=True, meshes=frozenset({Scope("apps", ACCOUNT)})))
+    assert not within.has_changes
+    assert not within.findings  # managed under either spelling: nothing left alone
+
+
+def test_one_resource_named_under_both_spellings_is_an_error(sandbox: Sandbox, tmp_path: Path) -> None:
+    tree = write_tree(tmp_path, {"a.yaml": [gateway()], "b.yaml": [gateway(meshOwner=ACCOUNT)]})
+    desired = loader.load(tree).state
+    reconciler = Reconciler(AppMesh.connect(Connection(endpoint_url=sandbox.endpoint)), Shutdown())
+    plan = reconciler.plan(desired, Settings())
+    assert plan.blocked
+    (problem,) = [p for p in plan.findings if p.severity.value == "error"]
+    assert problem.path == "metadata.meshOwner"
+    assert "VirtualGateway apps/gw is defined twice" in problem.message

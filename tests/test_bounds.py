@@ -11,8 +11,7 @@ import yaml
 from reconciler import loader, yamlload
 from reconciler.problems import Severity, errors
 
-from .conftest import reconcile
-from .helpers import gateway, route, write_tree
+from .helpers import gateway, reconcile, route, write_tree
 
 HEAD = (
     "apiVersion: appmesh.reconciler/v1\nkind: VirtualGateway\nmetadata: {name: gw, mesh: apps}\n"

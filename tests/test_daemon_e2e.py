@@ -20,7 +20,7 @@ import yaml
 
 from reconciler.sandbox import Realism, Sandbox
 
-from .helpers import Daemon, appmesh_client, eventually, gateway, route, write_tree
+from .helpers import Daemon, appmesh_client, eventually, gateway, route, settings_document, write_tree
 
 
 def prefix_of(endpoint: str, gateway_name: str = "gw", name: str = "rt") -> str | None:
@@ -133,7 +133,7 @@ def test_invalid_edit_applies_nothing_until_fixed(
     sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     tree = write_tree(tmp_path / "m", {"m.yaml": [gateway(), route(prefix="/good")]})
-    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300")
+    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300", "--status-detail")
     eventually(lambda: prefix_of(sandbox.endpoint) == "/good")
     eventually(lambda: daemon.get("/readyz")[0] == 200)
     sandbox.stats.reset()
@@ -181,6 +181,29 @@ def test_sigterm_during_a_long_apply_exits_0_promptly(
     assert daemon.stop() == 0
     assert daemon.events("daemon.stopped")  # stopped by itself, not cut off by the grace period
     assert box.stats.writes() < 101  # no new work was started after SIGTERM
+
+
+def test_a_change_of_owner_in_the_tree_is_refused_by_the_pinned_daemon(
+    sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    files = {
+        "m.yaml": [gateway(), route()],
+        "s.yaml": [settings_document("s", owner="platform", prune=False)],
+    }
+    tree = write_tree(tmp_path / "m", files)
+    pin = {"RECONCILE_OWNER": "platform"}
+    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300", "--status-detail", env=pin)
+    eventually(lambda: daemon.get("/readyz")[0] == 200)
+    sandbox.stats.reset()
+
+    # A pull request hands the tree to another team and prunes what it no longer names.
+    write_tree(tree, {"m.yaml": [gateway()], "s.yaml": [settings_document("s", owner="teamB", prune=True)]})
+    eventually(lambda: daemon.get("/readyz")[0] == 503)
+    body = daemon.get("/readyz")[1]
+    assert "name owner 'teamB', but this instance is pinned to owner 'platform'" in body
+    assert sandbox.stats.writes() == 0
+    assert prefix_of(sandbox.endpoint) == "/"  # the route is still there
+    assert daemon.stop() == 0
 
 
 def test_a_flood_of_probes_that_hang_up_leaves_only_json_on_stderr_and_idle_ones_are_closed(

@@ -94,7 +94,9 @@ def test_not_ready_while_runs_fail_and_ready_again_once_they_succeed(
     sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     tree = write_tree(tmp_path / "m", {"m.yaml": [gateway()]})
-    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300", "--max-attempts", "2")
+    daemon = start_daemon(
+        tree, sandbox.endpoint, "--resync-interval", "300", "--max-attempts", "2", "--status-detail"
+    )
     eventually(lambda: daemon.get("/readyz")[0] == 200)
     sandbox.realism.unavailable = 1.0
     write_tree(tree, {"m.yaml": [gateway(), route()]})
@@ -235,7 +237,9 @@ def test_the_daemon_survives_every_bad_input_and_writes_nothing(
     sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
     tree = write_tree(tmp_path / "m", {"m.yaml": [gateway()]})
-    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300", "--debounce", "0.05")
+    daemon = start_daemon(
+        tree, sandbox.endpoint, "--resync-interval", "300", "--debounce", "0.05", "--status-detail"
+    )
     eventually(lambda: daemon.get("/readyz")[0] == 200)
     sandbox.stats.reset()
     for case in _cases():

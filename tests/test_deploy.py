@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -213,11 +215,14 @@ def pull_request(tmp_path: Path) -> tuple[Path, str]:
 
 
 def _run_step(step: dict[str, Any], repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return run("bash", "-e", "-c", step["run"], cwd=repo, env={**env, **step.get("env", {})})
+    """Run a step's script; ``env`` gives the values GitHub would put for the step's ``${{ }}``."""
+    own = {k: v for k, v in step.get("env", {}).items() if not (str(v).startswith("${{") and k in env)}
+    return run("bash", "-e", "-c", step["run"], cwd=repo, env={**env, **own})
 
 
 def _workflow_env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    env.update(yaml.safe_load((DEPLOY / "github" / "pr-preview.yml").read_text())["env"])  # the job's own
     env.update(
         MANIFESTS="manifests",
         RUNNER_TEMP=str(tmp_path / "runner"),
@@ -233,7 +238,7 @@ def test_workflow_commands_plan_against_app_mesh(
 ) -> None:
     repo, base = pull_request
     steps = _steps()
-    env = _workflow_env(tmp_path, {"AWS_ENDPOINT_URL": sandbox.endpoint})
+    env = _workflow_env(tmp_path, {"AWS_ENDPOINT_URL": sandbox.endpoint, "BASE_SHA": base})
     # App Mesh holds what the base branch describes.
     worktree = tmp_path / "applied"
     _git(repo, "worktree", "add", "-q", "--detach", str(worktree), base)
@@ -253,9 +258,8 @@ def test_workflow_commands_plan_against_app_mesh(
 
 def test_workflow_commands_plan_offline_for_forks(pull_request: tuple[Path, str], tmp_path: Path) -> None:
     repo, base = pull_request
-    env = _workflow_env(tmp_path, {})
-    step = _steps()["Plan offline against the base branch"]
-    done = run("bash", "-e", "-c", step["run"], cwd=repo, env={**env, "BASE_SHA": base})
+    env = _workflow_env(tmp_path, {"BASE_SHA": base})
+    done = _run_step(_steps()["Plan offline against the base branch"], repo, env)
     assert done.returncode == 0, done.stdout + done.stderr
     plan = (repo / "plan.md").read_text()
     assert "| Update | 1 |" in plan
@@ -280,7 +284,7 @@ def test_pre_commit_hook_runs_validate(tmp_path: Path) -> None:
 PLAN_MEANING_FLAGS = ("--owner", "--prune", "--no-prune", "--allow-empty", "--max-deletes", "--mesh")
 
 
-def test_deployment_and_workflow_take_the_plan_meaning_from_the_tree() -> None:
+def test_deployment_and_workflow_take_the_plan_meaning_from_the_tree_and_pin_the_owner() -> None:
     deployment = yaml.safe_load((KUBE / "base" / "deployment.yaml").read_text())
     (container,) = [
         c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "reconciler"
@@ -291,6 +295,10 @@ def test_deployment_and_workflow_take_the_plan_meaning_from_the_tree() -> None:
     settings = yaml.safe_load((ROOT / "manifests" / "settings.yaml").read_text())
     assert settings["spec"]["owner"] == "platform"
     assert settings["spec"]["prune"] is True
+    # The owner is the deployment's: the daemon and the preview pin the same one.
+    pinned = {e["name"]: e.get("value") for e in container["env"]}["RECONCILE_OWNER"]
+    workflow = yaml.safe_load((DEPLOY / "github" / "pr-preview.yml").read_text())
+    assert pinned == workflow["env"]["RECONCILE_OWNER"] == settings["spec"]["owner"]
 
 
 def _with_status(step: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
@@ -320,9 +328,9 @@ def test_both_preview_paths_show_the_delete_a_merge_would_make(sandbox: Sandbox,
     previews = {}
     for name, extra in (
         ("Plan against App Mesh", {"AWS_ENDPOINT_URL": sandbox.endpoint}),
-        ("Plan offline against the base branch", {"BASE_SHA": base}),
+        ("Plan offline against the base branch", {}),
     ):
-        env = _workflow_env(tmp_path / name.replace(" ", "-"), {})
+        env = _workflow_env(tmp_path / name.replace(" ", "-"), {"BASE_SHA": base})
         done = _run_step(_with_status(steps[name], extra), repo, env)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "plan-exit=2" in done.stdout, done.stdout  # --detailed-exitcode: there are changes
@@ -334,6 +342,25 @@ def test_both_preview_paths_show_the_delete_a_merge_would_make(sandbox: Sandbox,
     assert previews["Plan against App Mesh"] == previews["Plan offline against the base branch"]
     assert previews["Plan against App Mesh"] == [("apps/myVirtualGateway/myGatewayRoute", ["delete"])]
     assert {op for op in sandbox.stats.operations() if not op.startswith(("List", "Describe"))} == set()
+
+
+def test_both_preview_paths_refuse_a_pull_request_that_moves_the_owner(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    repo, base = _manifests_repo(tmp_path)
+    applied = run(BIN / "reconcile", "-f", repo / "manifests", "--endpoint-url", sandbox.endpoint)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    settings = repo / "manifests" / "settings.yaml"
+    settings.write_text(settings.read_text().replace("owner: platform", "owner: teamB"))
+    _git(repo, "commit", "-q", "-am", "hand the tree to another team")
+    steps = _steps()
+    for name in ("Plan against App Mesh", "Plan offline against the base branch"):
+        env = _workflow_env(tmp_path / name.replace(" ", "-"), {"BASE_SHA": base})
+        done = _run_step(steps[name], repo, {**env, "AWS_ENDPOINT_URL": sandbox.endpoint})
+        assert done.returncode == 1, name + done.stdout + done.stderr
+        plan = done.stdout
+        assert "name owner 'teamB', but this instance is pinned to owner 'platform'" in plan, name
+        assert plan.index('owner: "platform" -> "teamB" (widens)') < plan.index("| Action |"), name
 
 
 def test_two_replicas_elect_a_leader_with_a_lease_and_nothing_more() -> None:
@@ -382,3 +409,166 @@ def test_pins_images_and_dependencies() -> None:
     blocks = [b for b in lock.split("\n") if "==" in b]
     assert blocks
     assert all(b.rstrip().endswith("\\") for b in blocks)  # each pin continues with its hashes
+
+
+def _pod() -> dict[str, Any]:
+    return dict(_deployment()["spec"]["template"])
+
+
+def test_git_sync_gets_no_aws_identity_and_shares_no_writable_home() -> None:
+    pod = _pod()
+    skipped = pod["metadata"]["annotations"]["eks.amazonaws.com/skip-containers"].split(",")
+    assert "git-sync" in skipped
+    reconciler, git_sync = pod["spec"]["containers"]
+    assert "reconciler" not in skipped
+    assert not [e for e in git_sync.get("env", []) if e["name"].startswith("AWS_")]
+    writable = {
+        c["name"]: {m["name"] for m in c["volumeMounts"] if not m.get("readOnly")}
+        for c in pod["spec"]["containers"]
+    }
+    read_only = {m["name"] for m in reconciler["volumeMounts"] if m.get("readOnly")}
+    # nothing one container can write is run or imported by the other: only the manifests
+    # volume is shared, and the reconciler mounts it read-only
+    shared = {m["name"] for m in reconciler["volumeMounts"]} & {m["name"] for m in git_sync["volumeMounts"]}
+    assert shared == {"manifests"} <= read_only
+    assert writable["reconciler"].isdisjoint(writable["git-sync"])
+    assert "PYTHONNOUSERSITE=1" in (DEPLOY / "Dockerfile").read_text()  # nothing under HOME is imported
+
+
+def test_every_empty_dir_is_sized() -> None:
+    volumes = _pod()["spec"]["volumes"]
+    empty = [v for v in volumes if "emptyDir" in v]
+    assert {v["name"] for v in empty} == {"manifests", "tmp", "git-sync-tmp"}
+    assert all(v["emptyDir"]["sizeLimit"] for v in empty)
+
+
+def test_the_probe_port_answers_the_monitoring_namespace_only() -> None:
+    policy = yaml.safe_load((KUBE / "base" / "networkpolicy.yaml").read_text())
+    assert policy["spec"]["podSelector"] == _deployment()["spec"]["selector"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    (port,) = _pod()["spec"]["containers"][0]["ports"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": port["containerPort"]}]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    kustomization = yaml.safe_load((KUBE / "base" / "kustomization.yaml").read_text())
+    assert "networkpolicy.yaml" in kustomization["resources"]
+
+
+def test_the_configmap_overlay_drops_git_syncs_volume_with_it() -> None:
+    overlay = yaml.safe_load((KUBE / "overlays" / "configmap" / "kustomization.yaml").read_text())
+    (patch,) = overlay["patches"]
+    patched = jsonpatch.apply_patch(_deployment(), yaml.safe_load(patch["patch"]))
+    volumes = [v["name"] for v in patched["spec"]["template"]["spec"]["volumes"]]
+    assert volumes == ["manifests", "tmp", "kube-api-token"]
+
+
+def _workflow() -> dict[str, Any]:
+    return dict(yaml.safe_load((DEPLOY / "github" / "pr-preview.yml").read_text()))
+
+
+def test_workflow_pins_every_action_and_the_reconciler_and_keeps_no_credentials() -> None:
+    steps = _steps()
+    uses = [step["uses"] for step in steps.values() if "uses" in step]
+    assert uses
+    assert all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in uses), uses
+    (checkout,) = [s for s in steps.values() if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkout["with"]["persist-credentials"] is False
+    env = _workflow()["env"]
+    assert re.fullmatch(r"[0-9a-f]{40}", env["RECONCILER_COMMIT"])
+    install = steps["Install the reconciler (one commit, dependencies by hash)"]["run"]
+    assert "--require-hashes" in install
+    assert '= "$RECONCILER_COMMIT"' in install  # what was fetched is checked, not trusted
+    scripts = " ".join(step.get("run", "") for step in steps.values())
+    assert "appmesh-gateway-reconciler==" not in scripts
+
+
+def _fake_python(tmp_path: Path) -> tuple[Path, Path]:
+    """A `python` on PATH that records its arguments instead of installing anything."""
+    bin_dir, calls = tmp_path / "fake-bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    fake = bin_dir / "python"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake.chmod(0o755)
+    return bin_dir, calls
+
+
+def test_the_install_step_runs_the_pinned_commit_with_hash_checked_dependencies(tmp_path: Path) -> None:
+    commit = _workflow()["env"]["RECONCILER_COMMIT"]
+    if run("git", "-C", ROOT, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        pytest.skip("this checkout has no git history holding the pinned commit")
+    bin_dir, calls = _fake_python(tmp_path)
+    step = _steps()["Install the reconciler (one commit, dependencies by hash)"]
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "RUNNER_TEMP": str(tmp_path / "runner"),
+        "RECONCILER_REPOSITORY": str(ROOT),
+        "RECONCILER_COMMIT": commit,
+    }
+    (tmp_path / "runner").mkdir()
+    done = run("bash", "-e", "-c", step["run"], cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    source = tmp_path / "runner" / "reconciler"
+    assert calls.read_text().splitlines() == [
+        f"-m pip install --require-hashes --no-deps -r {source}/deploy/requirements.lock",
+        f"-m pip install --no-deps {source}",
+    ]
+    calls.unlink()
+    moved = {**env, "RUNNER_TEMP": str(tmp_path / "runner2"), "RECONCILER_COMMIT": "0" * 40}
+    (tmp_path / "runner2").mkdir()
+    refused = run("bash", "-e", "-c", step["run"], cwd=tmp_path, env=moved)
+    assert refused.returncode != 0
+    assert not calls.exists()  # nothing is installed from a commit that is not the pinned one
+
+
+NODE_HARNESS = """
+const fs = require('fs');
+const script = fs.readFileSync(process.argv[2], 'utf8');
+const posted = [];
+const github = {
+  paginate: async () => [],
+  rest: { issues: { listComments: null, createComment: async (c) => posted.push(c.body),
+                    updateComment: async (c) => posted.push(c.body) } },
+};
+const context = { repo: { owner: 'o', repo: 'r' }, issue: { number: 7 } };
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+new AsyncFunction('github', 'context', 'require', script)(github, context, require)
+  .then(() => process.stdout.write(JSON.stringify(posted)));
+"""
+
+
+def _sticky_comment(tmp_path: Path, status: str, plan: str | None) -> str:
+    step = _steps()["Post the plan as one sticky comment"]
+    tmp_path.mkdir()
+    (tmp_path / "script.js").write_text(step["with"]["script"])
+    (tmp_path / "harness.js").write_text(NODE_HARNESS)
+    if plan is not None:
+        (tmp_path / "plan.md").write_text(plan)
+    env = {
+        **os.environ,
+        "HEAD_SHA": "a" * 40,
+        "JOB_STATUS": status,
+        "RUN_URL": "https://github.com/o/r/actions/runs/1",
+    }
+    done = run("node", tmp_path / "harness.js", tmp_path / "script.js", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    (body,) = json.loads(done.stdout)
+    return str(body)
+
+
+def test_the_sticky_comment_names_the_commit_and_says_when_the_run_failed(tmp_path: Path) -> None:
+    if not shutil.which("node"):
+        pytest.skip("node (what actions/github-script runs) is not installed")
+    step = _steps()["Post the plan as one sticky comment"]
+    assert step["if"] == "always()"
+    assert step["env"]["HEAD_SHA"] == "${{ github.event.pull_request.head.sha }}"
+    good = _sticky_comment(tmp_path / "good", "success", "| Update | 1 |")
+    assert good.startswith("<!-- appmesh-reconciler-plan -->\nPlan of commit " + "a" * 40)
+    assert "| Update | 1 |" in good
+    for status, plan in (("failure", "| Update | 1 | (a stale plan)"), ("cancelled", None)):
+        failed = _sticky_comment(tmp_path / status, status, plan)
+        assert f"**The plan run failed** ({status})" in failed
+        assert "a" * 40 in failed
+        assert "Update" not in failed

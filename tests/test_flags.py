@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from reconciler import files, settings
 from reconciler.cli import main
 
-from .conftest import ROOT, reconcile
+from .helpers import ROOT, reconcile
 
 NUMERIC_FLAGS = (
     "--read-rate",

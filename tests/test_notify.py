@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -14,6 +13,8 @@ import structlog
 from reconciler.daemon.notify import GitHubStatus, Notifier, RunNotice, UnsafeUrl, check_url
 from reconciler.daemon.status import RunResult
 from reconciler.shutdown import Shutdown
+
+from .helpers import eventually
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 TOKEN = "ghp_must_not_travel"
@@ -67,10 +68,7 @@ def _outcome(notifier: Notifier, notice: RunNotice) -> list[dict[str, Any]]:
     with structlog.testing.capture_logs() as logs:
         notifier.start()
         notifier.notice(notice)
-        deadline = time.monotonic() + 30
-        while not [e for e in logs if e["event"] in ("notify.sent", "notify.failed")]:
-            assert time.monotonic() < deadline, "the notice was neither sent nor failed"
-            time.sleep(0.02)
+        eventually(lambda: [e for e in logs if e["event"] in ("notify.sent", "notify.failed")])
     return [e for e in logs if e["event"].startswith("notify.")]
 
 

@@ -7,6 +7,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from reconciler import loader
 from reconciler.sandbox import Sandbox
 from reconciler.settings import DEFAULT, Overrides, Settings, resolve
@@ -103,8 +105,60 @@ def test_an_instance_never_reads_or_writes_a_mesh_outside_its_set(make_sandbox: 
     assert "not among the meshes this instance manages" in export.stderr
 
 
+def test_a_tree_naming_another_owner_than_the_pinned_one_blocks_the_run(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    write_tree(tmp_path, {"s.yaml": [settings_document(owner="teamB", prune=True)], "m.yaml": [gateway()]})
+    done = reconcile("--dry-run", "--owner", "platform", "-f", str(tmp_path), endpoint=sandbox.endpoint)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "name owner 'teamB', but this instance is pinned to owner 'platform'" in done.stdout
+    assert f"{tmp_path / 's.yaml'} (document 1): spec.owner" in done.stdout
+    applied = reconcile("--owner", "platform", "-f", str(tmp_path), endpoint=sandbox.endpoint)
+    assert applied.returncode == 1
+    assert {op for op in sandbox.stats.operations() if not op.startswith(("List", "Describe"))} == set()
+
+
+def test_the_pin_holds_in_the_offline_diff_and_the_same_owner_passes(tmp_path: Path) -> None:
+    base = write_tree(
+        tmp_path / "base", {"s.yaml": [settings_document(owner="platform")], "m.yaml": [gateway()]}
+    )
+    head = write_tree(
+        tmp_path / "head", {"s.yaml": [settings_document(owner="teamB")], "m.yaml": [gateway()]}
+    )
+    moved = reconcile("diff", str(base), str(head), "--owner", "platform", "-o", "json")
+    assert moved.returncode == 1, moved.stderr
+    plan = json.loads(moved.stdout)
+    assert plan["blocked"] is True
+    assert plan["boundary_changes"] == [
+        {"name": "owner", "before": "platform", "after": "teamB", "widens": True}
+    ]
+    assert plan["settings"]["owner"]["value"] == "platform"
+    same = reconcile("diff", str(base), str(base), "--owner", "platform", "-o", "json")
+    assert same.returncode == 0, same.stdout
+    assert json.loads(same.stdout)["settings"]["owner"]["origin"] == "pinned by --owner / RECONCILE_OWNER"
+
+
+def test_reconcile_owner_pins_like_the_flag_and_an_empty_one_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = write_tree(
+        tmp_path / "base", {"s.yaml": [settings_document(owner="platform")], "m.yaml": [gateway()]}
+    )
+    head = write_tree(
+        tmp_path / "head", {"s.yaml": [settings_document(owner="teamB")], "m.yaml": [gateway()]}
+    )
+    monkeypatch.setenv("RECONCILE_OWNER", "platform")
+    pinned = reconcile("diff", str(base), str(head))
+    assert pinned.returncode == 1, pinned.stdout
+    assert "name owner 'teamB', but this instance is pinned to owner 'platform'" in pinned.stdout
+    monkeypatch.setenv("RECONCILE_OWNER", "")
+    empty = reconcile("diff", str(base), str(head))
+    assert empty.returncode != 0
+    assert "RECONCILE_OWNER is set but empty" in empty.stderr
+
+
 def test_every_setting_has_one_override_of_the_same_name() -> None:
-    overridable = {f.name for f in fields(Settings)} - {"origins"}
+    overridable = {f.name for f in fields(Settings)} - {"origins", "problems"}
     assert {f.name for f in fields(Overrides)} == overridable
     resolved = resolve(None, Overrides(max_deletes=3, debounce=0.5))
     assert (resolved.max_deletes, resolved.debounce) == (3, 0.5)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import model
 from ..resources import GATEWAY, ROUTE, Key
+from . import appmesh_model
 from . import names as names_
 from .names import Rule
 
@@ -36,9 +37,7 @@ SOURCE_ANNOTATION = "reconciler.appmesh/converted-from"
 PRIORITY_ANNOTATION = "reconciler.appmesh/priority"
 HEADER = "# Converted from App Mesh by `reconcile convert --to gateway-api`; review the report.\n"
 DEFAULT_PORT = 80
-# App Mesh's Kubernetes controller: "Default Priority is 1000 which is lowest priority"
-# (aws-app-mesh-controller-for-k8s, apis/appmesh/v1beta2/gatewayroute_types.go).
-DEFAULT_PRIORITY = 1000
+DEFAULT_PRIORITY = appmesh_model.DEFAULT_PRIORITY  # App Mesh's place for a route without one
 
 # Kubernetes and Gateway API value rules (DNS-1123 labels and subdomains, Gateway API's
 # Hostname and PreciseHostname, HTTPHeaderName, GRPCMethodMatch.service).
@@ -60,6 +59,7 @@ class FindingKind(StrEnum):
     ASSUMED = "assumed"  # a value the output needs and the input does not give
     UNDETERMINED = "undetermined"  # App Mesh documents no answer to compare the output with
     NOT_CONVERTED = "not-converted"  # a route that matches no request: no object is written
+    UNEXPLAINED = "unexplained"  # a difference in behaviour no other finding explains
 
 
 class ConversionError(Exception):
@@ -587,7 +587,7 @@ class _RouteConverter:
                 (at, h) for at, h in group if not h.invert and h.match and h.match.exact == value
             )
             for other_at, other in group:
-                accepted = _accepts(other, value)
+                accepted = appmesh_model.header_accepts(other, value)
                 if accepted is False:
                     raise _MatchesNothing(other_at)
                 if accepted is None:
@@ -887,27 +887,6 @@ def _app_mesh_prefix(route: model.HttpGatewayRoute | model.GrpcGatewayRoute) -> 
     if isinstance(route, model.GrpcGatewayRoute) or route.match.path is not None:
         return None
     return route.match.prefix or "/"
-
-
-def _accepts(header: Any, value: str) -> bool | None:
-    """Whether a header matcher accepts ``value`` (App Mesh's semantics); None where unknown."""
-    method = header.match
-    if method is None:
-        accepted = True
-    elif method.exact is not None:
-        accepted = value == method.exact
-    elif method.prefix is not None:
-        accepted = value.startswith(method.prefix)
-    elif method.suffix is not None:
-        accepted = value.endswith(method.suffix)
-    elif method.range is not None:
-        accepted = value.lstrip("-").isdigit() and method.range.start <= int(value) < method.range.end
-    else:
-        try:
-            accepted = re.fullmatch(method.regex, value) is not None
-        except re.error:
-            return None
-    return accepted != bool(header.invert)
 
 
 def _gateway_path(value: str) -> bool:

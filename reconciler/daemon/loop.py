@@ -117,7 +117,7 @@ class Daemon:
 
     def run(self) -> int:
         probes = {"/healthz": self.healthz, "/readyz": self.readyz, "/status": self.status}
-        server = serve(self.settings.metrics_addr, self.metrics, probes)
+        server = serve(self.settings.metrics_addr, self.metrics, probes, detail=self.settings.status_detail)
         host, port = server.server_address[:2]
         self.notifier.start()
         log.info(

@@ -6,6 +6,11 @@ The probe server is a good citizen of the pod: what goes wrong with a client (a
 disconnect mid-answer, a connection left idle) is a structlog event, never a stdlib
 traceback on stderr; an idle connection is closed after ``IDLE_TIMEOUT``; and the
 listen backlog takes a burst of probes and scrapes without refusing any.
+
+Whoever can reach the port reads the probes, so by default they say what state the
+daemon is in, not why: error texts (an API error names the account and the role
+session; a manifest error quotes the manifests) and mesh owners' account IDs are
+withheld, and stay in the logs; ``--status-detail`` shows them.
 """
 
 from __future__ import annotations
@@ -114,8 +119,35 @@ class Metrics:
 
 Probe = Callable[[], tuple[bool, dict[str, Any]]]
 
+WITHHELD = "withheld: see the daemon's logs (or run it with --status-detail)"
+_ERROR_KEYS = ("error", "lastError")
 
-def serve(address: str, metrics: Metrics, probes: dict[str, Probe]) -> ThreadingHTTPServer:
+
+def public(detail: dict[str, Any]) -> dict[str, Any]:
+    """A probe's answer without error texts or account IDs; the same keys and types."""
+    out = dict(detail)
+    for key in _ERROR_KEYS:
+        if out.get(key):
+            out[key] = WITHHELD
+    if out.get("errors"):
+        out["errors"] = [f"{len(out['errors'])} error(s) {WITHHELD}"]
+    if "resources" in out:
+        out["resources"] = [_anonymous(resource) for resource in out["resources"]]
+    return out
+
+
+def _anonymous(resource: dict[str, Any]) -> dict[str, Any]:
+    identity = resource.get("identity", {})
+    owner = identity.get("meshOwner")
+    if not owner:
+        return resource
+    address = str(resource["address"]).replace(f"@{owner}/", "@withheld/", 1)
+    return {**resource, "identity": {**identity, "meshOwner": "withheld"}, "address": address}
+
+
+def serve(
+    address: str, metrics: Metrics, probes: dict[str, Probe], *, detail: bool = False
+) -> ThreadingHTTPServer:
     """Serve /metrics and each probe (path → 200 or 503 with JSON) on ``host:port``."""
     host, _, port = address.rpartition(":")
 
@@ -127,8 +159,8 @@ def serve(address: str, metrics: Metrics, probes: dict[str, Probe]) -> Threading
             if path == "/metrics":
                 self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
             elif path in probes:
-                ok, detail = probes[path]()
-                body = json.dumps({"ok": ok, **detail}).encode()
+                ok, answer = probes[path]()
+                body = json.dumps({"ok": ok, **(answer if detail else public(answer))}).encode()
                 self._send(200 if ok else 503, body, "application/json")
             else:
                 self._send(404, b"not found\n", "text/plain")

@@ -15,6 +15,9 @@ does not (PRODUCT.md §5), and injects faults on demand:
   ``UntagResource`` at all);
 * an HTTP gateway route match with neither ``prefix`` nor ``path`` is stored with
   ``prefix: "/"``, as the real service answers;
+* ``meshOwner`` and ``resourceOwner`` are the 12-digit account (moto answers the
+  caller's access key id), and a request whose ``meshOwner`` is the account in use
+  addresses that account's own mesh (moto refuses it);
 * a fraction of 429s, of 503s and of lost answers (applied upstream, then 503),
   added latency, and a service-side write rate limit answering 429.
 
@@ -75,6 +78,7 @@ _REAL_CODES = {
     "GatewayRouteNameAlreadyTaken": (409, "ConflictException"),
 }
 READ_PREFIXES = ("List", "Describe")
+ACCOUNT = "123456789012"  # moto's default account: the account every sandbox caller is in
 CONTROL = "/_sandbox/"
 
 
@@ -292,6 +296,7 @@ class RealismLayer:
                 return replay
         if operation in ("TagResource", "UntagResource"):
             return self._tagging(operation, environ, body)
+        environ = _own_mesh(environ)
         stored = _fill_prefix(body) if operation in ("CreateGatewayRoute", "UpdateGatewayRoute") else body
         if operation == "DeleteVirtualGateway" and self._count(
             environ, _routes_of(environ["PATH_INFO"]), "gatewayRoutes"
@@ -301,7 +306,7 @@ class RealismLayer:
             over = self._over_quota(operation, environ)
             if over:
                 return _error(400, "LimitExceededException", over)
-            answer = _translate(self._upstream(environ, stored))
+            answer = _real_owners(_translate(self._upstream(environ, stored)))
         if token is not None and answer.code == 200:
             self._remember(operation, environ, body, token, answer)
         if fault == "lost" and write:
@@ -432,6 +437,35 @@ def _digest(body: bytes) -> str:
     request = json.loads(body)
     request.pop("clientToken", None)
     return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+def _own_mesh(environ: Environ) -> Environ:
+    """``meshOwner`` naming the account in use is that account's own mesh, as App Mesh reads it."""
+    query = urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    kept = [(k, v) for k, v in query if not (k == "meshOwner" and v == ACCOUNT)]
+    return environ if len(kept) == len(query) else {**environ, "QUERY_STRING": urllib.parse.urlencode(kept)}
+
+
+def _real_owners(answer: _Answer) -> _Answer:
+    """moto's ``meshOwner``/``resourceOwner`` (the caller's key id) → the account, as App Mesh answers."""
+    if answer.code != 200 or b"Owner" not in answer.body:
+        return answer
+    document = json.loads(answer.body)
+    _set_owners(document)
+    headers = [(k, v) for k, v in answer.headers if k.lower() != "content-length"]
+    return _Answer(answer.status, headers, json.dumps(document).encode())
+
+
+def _set_owners(value: Any) -> None:
+    if isinstance(value, dict):
+        for key in ("meshOwner", "resourceOwner"):
+            if key in value and not re.fullmatch(r"[0-9]{12}", str(value[key])):
+                value[key] = ACCOUNT
+        for item in value.values():
+            _set_owners(item)
+    elif isinstance(value, list):
+        for item in value:
+            _set_owners(item)
 
 
 def _translate(answer: _Answer) -> _Answer:

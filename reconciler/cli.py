@@ -39,6 +39,7 @@ from .yamlload import Refused
 if TYPE_CHECKING:
     from .adapter import AppMesh
     from .convert.gatewayapi import Conversion, ConversionMap
+    from .convert.targets import Profile
     from .engine import Reconciler
     from .outcomes import Report
 
@@ -742,11 +743,32 @@ def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key
 @click.option("--no-crds-check", is_flag=True, help="Write the objects without checking them against CRDs.")
 @click.option("--mesh", help="Convert a live mesh instead of the manifests (read like `export`).")
 @click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
+@click.option(
+    "--target",
+    "target_name",
+    metavar="TARGET",
+    default="standard",
+    show_default=True,
+    help="The Gateway API implementation that will run the output (see --list-targets): its refusals, "
+    "no-ops and other readings are reported, and the output fitted where it needs.",
+)
+@click.option(
+    "--list-targets",
+    type=click.Choice(["text", "json"]),
+    is_flag=False,
+    flag_value="text",
+    default=None,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, fmt: _list_targets(ctx, fmt),
+    help="Print every target's claimed features and documented behaviours, with sources, and exit.",
+)
 @click.option("--report", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
     "--strict",
     is_flag=True,
-    help="Exit 1 on any loss, priority conflict or unexplained difference (files are written).",
+    help="Exit 1 on any loss, target finding, priority conflict or unexplained difference "
+    "(files are written).",
 )
 @click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
 @manifests_option
@@ -763,6 +785,7 @@ def convert(
     no_crds_check: bool,
     mesh: str | None,
     mesh_owner: str,
+    target_name: str,
     report: str,
     strict: bool,
     force: bool,
@@ -777,10 +800,11 @@ def convert(
     are reported in pairs. Nothing is written when the input or the check fails.
     """
     from . import files
-    from .convert import equivalence, gatewayapi, precedence
+    from .convert import equivalence, gatewayapi, targets
     from .convert import report as reports
 
     assert target == "gateway-api"  # the only choice click accepts
+    profile = _target_profile(target_name)
     _configure_logs(log, "warning")
     if crds and no_crds_check:
         raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
@@ -791,12 +815,14 @@ def convert(
         specs = {key: desired.spec for key, desired in _load_or_exit(manifests).state.resources.items()}
     options = gatewayapi.Options(gateway_class, namespace, _conversion_map(map_file))
     try:
-        conversion = gatewayapi.convert(specs, options)
+        converted = gatewayapi.convert(specs, options)
     except gatewayapi.ConversionError as exc:
         click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
         sys.exit(EXIT_ERROR)
-    conflicts = precedence.conflicts(conversion.objects)
-    checked = equivalence.check(specs, conversion, conflicts)
+    fitted = targets.fit(converted, specs, profile)
+    conversion = fitted.conversion
+    conflicts = list(fitted.conflicts)
+    checked = equivalence.check(specs, fitted.as_run(), conflicts, fitted.semantics())
     conversion.findings.extend(checked.findings())
     if not no_crds_check:
         _check_against_crds(conversion, crds)
@@ -807,11 +833,30 @@ def convert(
         sys.exit(EXIT_ERROR)
     written = [str(path) for path in paths]
     if report == "json":
-        click.echo(reports.as_json(conversion, conflicts, written, checked))
+        click.echo(reports.as_json(fitted, conflicts, written, checked))
     else:
-        click.echo(reports.text(conversion, conflicts, written, checked))
-    lossy = bool(conversion.losses or conflicts or checked.unexplained)
+        click.echo(reports.text(fitted, conflicts, written, checked))
+    lossy = bool(fitted.behaviour_changes() or conflicts)
     sys.exit(EXIT_ERROR if strict and lossy else EXIT_OK)
+
+
+def _target_profile(name: str) -> Profile:
+    from .convert import targets
+
+    if name not in targets.NAMES:
+        raise click.BadParameter(f"{name!r} is none of {', '.join(targets.NAMES)}", param_hint="'--target'")
+    return targets.profile(name)
+
+
+def _list_targets(ctx: click.Context, fmt: str | None) -> None:
+    """``--list-targets``: the profiles' table and sources, then exit before anything is required."""
+    if fmt is None or ctx.resilient_parsing:
+        return
+    from .convert import report, targets
+
+    profiles = targets.all_profiles()
+    click.echo(report.targets_json(profiles) if fmt == "json" else report.targets_text(profiles))
+    ctx.exit(EXIT_OK)
 
 
 def _load_or_exit(tree: Path) -> loader.LoadResult:

@@ -572,3 +572,20 @@ def test_the_sticky_comment_names_the_commit_and_says_when_the_run_failed(tmp_pa
         assert f"**The plan run failed** ({status})" in failed
         assert "a" * 40 in failed
         assert "Update" not in failed
+
+
+def test_the_pinned_reconciler_knows_every_flag_the_workflow_passes() -> None:
+    commit = _workflow()["env"]["RECONCILER_COMMIT"]
+    shown = run("git", "-C", ROOT, "show", f"{commit}:reconciler/cli.py")
+    if shown.returncode != 0:
+        pytest.skip("this checkout has no git history holding the pinned commit")
+    scripts = "\n".join(step.get("run", "") for step in _steps().values())
+    others = ("git ", "python ", "test ")  # the commands with flags of their own in these steps
+    flags = {
+        flag
+        for line in scripts.splitlines()
+        if not line.lstrip().startswith(others)
+        for flag in re.findall(r"(?<=[\s(])--[a-z][a-z-]+", line)
+    }
+    assert {"--dry-run", "--detailed-exitcode", "--output"} <= flags
+    assert [flag for flag in sorted(flags) if f'"{flag}"' not in shown.stdout] == []

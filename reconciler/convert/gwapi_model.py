@@ -44,6 +44,8 @@ class Semantics:
     header_values_ignore_case: bool = False  # the spec: Exact values compare exactly
     split_header_commas: bool = False  # a list-valued header matched value by value
     regex_full_match: bool = True  # RegularExpression against the whole value (Envoy's safe_regex)
+    path_ignore_case: bool = False  # the spec: paths (and gRPC's /service/method) compare exactly
+    header_value_alternatives: bool = False  # an Exact value split on unescaped commas, any part matches
 
 
 SPEC = Semantics()
@@ -136,6 +138,8 @@ class GatewayApi:
         """[HTTPROUTE] matches[].path: default PathPrefix "/"; Exact; PathPrefix by element;
         RegularExpression (implementation-specific)."""
         kind, value = path.get("type", "PathPrefix"), str(path.get("value", "/"))
+        if self.semantics.path_ignore_case and kind != "RegularExpression":
+            bare, value = bare.lower(), value.lower()
         if kind == "Exact":
             return bare == value
         if kind == "RegularExpression":
@@ -148,6 +152,9 @@ class GatewayApi:
         if value is None:
             return False
         values = [v.strip() for v in value.split(",")] if self.semantics.split_header_commas else [value]
+        if self.semantics.header_value_alternatives and header.get("type", "Exact") == "Exact":
+            parts = [p.replace("\\,", ",") for p in re.split(r"(?<!\\),", header["value"])]
+            return any(self._value({**header, "value": part}, v) for part in parts for v in values)
         return any(self._value(header, v) for v in values)
 
     def _value(self, matcher: dict[str, Any], value: str | None) -> bool:
@@ -166,9 +173,16 @@ class GatewayApi:
         if not method:
             return True
         regex = method.get("type") == "RegularExpression"
+        fold = self.semantics.path_ignore_case and not regex
         for part, actual in (("service", request.service), ("method", request.grpc_method)):
             wanted = method.get(part)
-            if wanted is not None and not (self._regex(wanted, actual) if regex else wanted == actual):
+            if wanted is None:
+                continue
+            if fold:
+                wanted, seen = wanted.lower(), actual.lower()
+            else:
+                seen = actual
+            if not (self._regex(wanted, seen) if regex else wanted == seen):
                 return False
         return True
 

@@ -31,14 +31,13 @@ from .live import LiveReader
 from .outcomes import Done, Outcome, Report, Status
 from .plan import Action, Plan, Step, comparable_tags, replan
 from .problems import errors
-from .resources import GATEWAY, ROUTE, Key, Live, Scope
+from .resources import GATEWAY, ROUTE, Key, Live, Scope, ServiceState
 from .settings import Settings
 from .shutdown import Shutdown, Stopped
 from .threads import parallel_map, submit
 
 log = structlog.get_logger("reconciler.apply")
 
-DELETED = "DELETED"  # the service's status of a deleted resource
 QUOTA_NAMES = {GATEWAY: "Virtual gateways per mesh", ROUTE: "Gateway routes per virtual gateway"}
 
 
@@ -174,7 +173,7 @@ class Executor:
         log.info("apply.done", resource=step.key.address, action=action.value, detail=message)
         return Outcome(step.key, action, Status.DONE, message, done=done, state=state)
 
-    def _carry_out(self, step: Step, settings: Settings, salt: int) -> tuple[Done, str, str]:
+    def _carry_out(self, step: Step, settings: Settings, salt: int) -> tuple[Done, str, ServiceState | None]:
         if Action.DELETE in step.actions:
             return self._delete(step)
         if Action.CREATE in step.actions:
@@ -194,7 +193,7 @@ class Executor:
             state = self._update(step.key, step.after or {}, step.version, tags)
         return Done.CHANGED, step.reason, state
 
-    def _create(self, step: Step, settings: Settings, salt: int) -> tuple[Done, str, str]:
+    def _create(self, step: Step, settings: Settings, salt: int) -> tuple[Done, str, ServiceState | None]:
         spec, tags = step.after or {}, step.tags_after or {}
         token = client_token("create", step.key, {"spec": spec, "tags": tags}, salt=salt)
         try:
@@ -204,7 +203,7 @@ class Executor:
         self.reader.remember(live)
         return Done.CREATED, "created", live.state
 
-    def _converge_existing(self, step: Step, settings: Settings) -> tuple[Done, str, str]:
+    def _converge_existing(self, step: Step, settings: Settings) -> tuple[Done, str, ServiceState | None]:
         """409 on create: the resource exists (made out of band, or by a lost earlier answer).
 
         It is read again and planned by the planner's own rules, never adopted blindly:
@@ -225,7 +224,9 @@ class Executor:
         how = "updated to match" if Action.UPDATE in again.actions else "it matched"
         return Done.ADOPTED, f"already existed; {how} and adopted", state
 
-    def _update(self, key: Key, spec: Mapping[str, Any], version: int, tags: Mapping[str, str]) -> str:
+    def _update(
+        self, key: Key, spec: Mapping[str, Any], version: int, tags: Mapping[str, str]
+    ) -> ServiceState | None:
         """Update the spec; returns the service's status of the resource after it."""
         token = client_token("update", key, {"spec": spec}, version)
         live = self.mesh.update(key, spec, token)
@@ -241,15 +242,15 @@ class Executor:
         if remove:
             self.mesh.untag(arn, remove)
 
-    def _delete(self, step: Step) -> tuple[Done, str, str]:
+    def _delete(self, step: Step) -> tuple[Done, str, ServiceState | None]:
         try:
             self.mesh.delete(step.key)
         except NotFound:
-            return Done.ALREADY_GONE, "already gone", DELETED
+            return Done.ALREADY_GONE, "already gone", ServiceState.DELETED
         finally:
             if step.arn:
                 self.reader.forget(step.arn)
-        return Done.DELETED, "deleted", DELETED
+        return Done.DELETED, "deleted", ServiceState.DELETED
 
 
 @dataclass

@@ -31,6 +31,7 @@ from . import settings as settings_
 from .gcpause import paused_gc
 from .problems import Capped, Problem, Severity, errors
 from .resources import ROUTE, Desired, DesiredState, Key, Scope, Source
+from .shutdown import Shutdown
 from .yamlload import LOADER, Refused, documents
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -94,21 +95,27 @@ class _FileResult:
 Reuse = dict[bytes, _FileResult]
 
 
-def load(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES, reuse: Reuse | None = None) -> LoadResult:
+def load(
+    root: Path,
+    *,
+    max_file_bytes: int = MAX_FILE_BYTES,
+    reuse: Reuse | None = None,
+    shutdown: Shutdown | None = None,
+) -> LoadResult:
     """Read and validate every manifest under ``root``.
 
     ``digest`` hashes the content with paths relative to ``root``, so the same content
-    published in a new git-sync worktree has the same digest.
+    published in a new git-sync worktree has the same digest. A shutdown ends a long load
+    between two files or documents, with ``Stopped``.
     """
     with paused_gc():
-        return _load(root, max_file_bytes, {} if reuse is None else reuse)
+        return _load(root, max_file_bytes, {} if reuse is None else reuse, _Budget(shutdown=shutdown))
 
 
-def _load(root: Path, max_file_bytes: int, reuse: Reuse) -> LoadResult:
+def _load(root: Path, max_file_bytes: int, reuse: Reuse, budget: _Budget) -> LoadResult:
     problems = Capped(MAX_PROBLEMS)
     result = LoadResult(DesiredState(), problems)
     digest = hashlib.sha256()
-    budget = _Budget()
     try:
         files = discover(root, result.problems)
         for path in files:
@@ -180,13 +187,15 @@ class _OverBudget(Exception):
 
 @dataclass
 class _Budget:
-    """What the whole tree may cost: files, bytes and documents."""
+    """What the whole tree may cost: files, bytes and documents; and when to stop early."""
 
     files: int = 0
     bytes: int = 0
     documents: int = 0
+    shutdown: Shutdown | None = None
 
     def spend(self, size: int) -> None:
+        self._check()
         self.files += 1
         self.bytes += size
         if self.files > MAX_FILES:
@@ -195,12 +204,17 @@ class _Budget:
             raise _OverBudget(f"the tree's manifests exceed {MAX_TREE_BYTES} bytes in all, the limit")
 
     def document(self) -> None:
+        self._check()
         self.reuse(1)
 
     def reuse(self, documents: int) -> None:
         self.documents += documents
         if self.documents > MAX_DOCUMENTS:
             raise Refused(f"the tree holds more than {MAX_DOCUMENTS} documents, the limit")
+
+    def _check(self) -> None:
+        if self.shutdown is not None:
+            self.shutdown.check()
 
 
 def discover(root: Path, problems: list[Problem]) -> list[Path]:

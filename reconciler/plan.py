@@ -16,7 +16,7 @@ from typing import Any
 from . import mistakes, model
 from .diff import Change, canonical, canonical_spec, changes, leaves
 from .problems import Problem, Severity
-from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, Scope, Source
+from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, Scope, ServiceState, Source
 from .settings import BOUNDARY, Settings, widens
 
 RESERVED_TAG_PREFIX = "aws:"
@@ -44,7 +44,7 @@ class Step:
     version: int | None = None
     stamp: str = ""  # the live resource's lastUpdatedAt, for the cache a tag-only change keeps
     source: Source | None = None
-    live_state: str = ""  # the service's status.status when planned (ACTIVE, INACTIVE, DELETED)
+    live_state: ServiceState | None = None  # the service's status.status when planned
     left_alone: bool = False  # left alone on purpose (reconcile: disabled)
     # What the manifest asks for: a create that meets an existing resource is planned again from it.
     want: Desired | None = field(default=None, compare=False, repr=False)

@@ -54,7 +54,7 @@ daemon_options = option_group(
         "--stuck-after",
         FiniteRange(min=1),
         _DAEMON.stuck_after,
-        "--watch: /healthz fails when one run has lasted longer than this many seconds.",
+        "--watch: /healthz fails when a run has had no answer from App Mesh for this many seconds.",
     ),
 )
 

@@ -4,7 +4,8 @@ The spec's answer is the conversion itself (target ``standard``). A target adds 
 profile says happens to the written fields (``rejected``, ``ignored``, ``differs``, each with
 its sources) to the conversion's own findings, never replacing them; a target that evaluates
 rules in list order gets its routes merged in App Mesh order; a target with a list-order
-option says how to keep a priority order the spec's precedence would not.
+option says how to keep a priority order the spec's precedence would not. The equivalence
+check then judges what the target runs (``Fitted.programmed``, ``Fitted.semantics``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from .profiles import NAMES, Feature, Profile, RuleOrder, TargetKind, all_profil
 
 __all__ = ["NAMES", "Fitted", "Profile", "all_profiles", "fit", "profile"]
 
-# What a refused rule does to the route it is merged into: fails it (only list-order targets merge).
+# Refusals of one rule that fail the whole route it is in: a route refused for one of these is
+# left out of a list-order target's merged route, so the others still run.
 _RULE_LEVEL = frozenset(
     {
         Feature.QUERY_MATCH,

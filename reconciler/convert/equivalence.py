@@ -68,6 +68,7 @@ class Difference:
         return chosen or self.gateway
 
     def as_dict(self) -> dict[str, Any]:
+        """One routed-differently request in the JSON report; further creation-order choices listed."""
         first = self.gateway_api[0] if self.gateway_api else Routing(None)
         api = first.as_dict()
         if len(self.gateway_api) > 1:

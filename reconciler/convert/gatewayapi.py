@@ -81,6 +81,7 @@ class Finding:
     sources: tuple[str, ...] = ()  # where a target's behaviour is stated (target findings)
 
     def as_dict(self) -> dict[str, Any]:
+        """The finding in the JSON report (``severity``: format 1.0's name of ``kind``, kept)."""
         return {
             "resource": self.resource,
             "field": self.field,

@@ -58,6 +58,7 @@ class Request:
         return replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:
+        """The request in the JSON report, in gRPC's terms (authority, service, metadata) for gRPC."""
         out: dict[str, Any] = {"port": self.port, "host": self.host, "method": self.method, "path": self.path}
         if self.grpc:
             out = {

@@ -116,6 +116,7 @@ class Daemon:
     # --- lifecycle --------------------------------------------------------------
 
     def run(self) -> int:
+        """Serve the probes, hold the Lease if asked, reconcile on each trigger until a stop; exit status."""
         probes = {"/healthz": self.healthz, "/readyz": self.readyz, "/status": self.status}
         server = serve(self.options.metrics_addr, self.metrics, probes, detail=self.options.status_detail)
         host, port = server.server_address[:2]

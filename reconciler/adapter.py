@@ -214,6 +214,7 @@ class AppMesh:
     # --- writes --------------------------------------------------------------
 
     def create(self, key: Key, spec: Mapping[str, Any], tags: Mapping[str, str], token: str) -> Live:
+        """Create with its tags in one call; ``token`` makes a retried create answer the first one."""
         ops = _OPS[key.kind]
         answer = self._call(
             f"create_{ops.noun}",
@@ -266,6 +267,7 @@ class AppMesh:
         method = getattr(self._client, operation)
 
         def attempt() -> dict[str, Any]:
+            """One try: a rate-limit token, then a call slot held only while the call is on the wire."""
             bucket.acquire()
             try:
                 with self._in_flight.held():

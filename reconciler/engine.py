@@ -24,6 +24,8 @@ class Reconciler:
         self.executor = Executor(mesh, self.reader, shutdown)
 
     def plan(self, desired: DesiredState, settings: Settings, notes: Sequence[Problem] = ()) -> Plan:
+        """Read what the plan needs (tags only where they decide something) and plan against it."""
+
         def want_tags(key: Key) -> bool:
             # Tags decide adoption and tag drift of managed resources, and ownership of prune candidates.
             return settings.prune or key in desired.resources

@@ -13,7 +13,6 @@ begins no step starts; waits inside the adapter give up with ``Stopped``.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import queue
@@ -27,6 +26,7 @@ import structlog
 from .adapter import AppMesh
 from .diff import canonical
 from .errors import ApiError, Conflict, LimitExceeded, NotFound
+from .gcpause import paused_gc
 from .live import LiveReader
 from .outcomes import Done, Outcome, Report, Status
 from .plan import Action, Plan, Step, comparable_tags, replan
@@ -66,13 +66,8 @@ class Executor:
     def apply(self, plan: Plan, on_done: Callable[[Outcome], None] | None = None) -> Report:
         if plan.blocked:
             raise ValueError("a plan with errors is never applied")
-        collecting = gc.isenabled()
-        gc.disable()  # an apply creates many objects and frees few: collecting meanwhile is pure cost
-        try:
+        with paused_gc():
             return self._apply(plan, on_done)
-        finally:
-            if collecting:
-                gc.enable()
 
     def _apply(self, plan: Plan, on_done: Callable[[Outcome], None] | None) -> Report:
         steps = {s.key: s for s in plan.steps if s.actions}
@@ -267,6 +262,7 @@ class _Graph:
 
     @classmethod
     def of(cls, steps: Mapping[Key, Step]) -> _Graph:
+        """The graph of a plan's steps: a gateway created before its routes, deleted after them."""
         graph = cls({}, dict.fromkeys(steps, 0))
         for key, step in steps.items():
             parent = key.parent

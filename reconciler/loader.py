@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import gc
 import hashlib
 import json
 import os
@@ -27,8 +26,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from . import model
+from . import mistakes, model
 from . import settings as settings_
+from .gcpause import paused_gc
 from .problems import Capped, Problem, Severity, errors
 from .resources import ROUTE, Desired, DesiredState, Key, Scope, Source
 from .shutdown import Shutdown
@@ -108,13 +108,8 @@ def load(
     published in a new git-sync worktree has the same digest. A shutdown ends a long load
     between two files or documents, with ``Stopped``.
     """
-    paused = gc.isenabled()
-    gc.disable()  # the load builds many small objects and frees none: collections there are pure cost
-    try:
+    with paused_gc():
         return _load(root, max_file_bytes, {} if reuse is None else reuse, _Budget(shutdown=shutdown))
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _load(root: Path, max_file_bytes: int, reuse: Reuse, budget: _Budget) -> LoadResult:
@@ -447,7 +442,7 @@ def _validate(document: _Document, problems: Capped) -> Desired | settings_.Decl
     if manifest is None:
         return None
     spec = model.dump_spec(manifest.spec)
-    for finding in model.spec_warnings(kind.name, spec):
+    for finding in mistakes.spec_warnings(kind.name, spec):
         report(finding.message, finding.path, loc=finding.loc, severity=Severity.WARNING)
     meta = manifest.metadata
     scope = Scope(meta.mesh, meta.meshOwner or "")

@@ -98,11 +98,11 @@ def test_not_ready_while_runs_fail_and_ready_again_once_they_succeed(
         tree, sandbox.endpoint, "--resync-interval", "300", "--max-attempts", "2", "--status-detail"
     )
     eventually(lambda: daemon.get("/readyz")[0] == 200)
-    sandbox.realism.unavailable = 1.0
+    sandbox.control.realism(unavailable=1.0)
     write_tree(tree, {"m.yaml": [gateway(), route()]})
     eventually(lambda: json.loads(daemon.get("/readyz")[1]).get("reason") == "the last reconcile failed")
     assert "ServiceUnavailable" in json.loads(daemon.get("/readyz")[1])["error"]
-    sandbox.realism.unavailable = 0.0
+    sandbox.control.realism(unavailable=0.0)
     eventually(lambda: daemon.get("/readyz")[0] == 200, timeout=30)
     assert _runs(daemon, "retry") >= 1
     assert daemon.stop() == 0
@@ -206,7 +206,7 @@ def test_readiness_sees_a_hung_call_and_names_the_revision_it_is_stuck_on(
     daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300")
     eventually(lambda: daemon.get("/readyz")[0] == 200)
     applied = json.loads(daemon.get("/status")[1])["lastAppliedRevision"]
-    sandbox.realism.latency = 60.0  # the endpoint takes connections and never answers in time
+    sandbox.control.realism(latency=60.0)  # the endpoint takes connections and never answers in time
     write_tree(tree, {"m.yaml": [gateway(), route()]})
     changed = time.monotonic()
     eventually(lambda: daemon.get("/readyz")[0] == 503, timeout=40)
@@ -216,7 +216,7 @@ def test_readiness_sees_a_hung_call_and_names_the_revision_it_is_stuck_on(
     assert "no answer from App Mesh" in body["reason"]
     assert body["revision"] == json.loads(daemon.get("/status")[1])["lastAttemptedRevision"] != applied
     assert daemon.get("/healthz")[0] == 200  # under --stuck-after (900 s): alive, not ready
-    sandbox.realism.latency = 0.0
+    sandbox.control.realism(latency=0.0)
     assert daemon.stop() == 0
 
 

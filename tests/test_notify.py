@@ -68,7 +68,7 @@ def _outcome(notifier: Notifier, notice: RunNotice) -> list[dict[str, Any]]:
     with structlog.testing.capture_logs() as logs:
         notifier.start()
         notifier.notice(notice)
-        eventually(lambda: [e for e in logs if e["event"] in ("notify.sent", "notify.failed")])
+        eventually(lambda: [e for e in logs if e["event"] in ("notify.sent", "notify.failed")], interval=0.02)
     return [e for e in logs if e["event"].startswith("notify.")]
 
 

@@ -215,7 +215,7 @@ def test_a_failing_run_of_any_kind_notifies_once_per_distinct_failure(
 ) -> None:
     manifests = git_sync_layout(tmp_path / "git", SHA, {"m.yaml": [gateway()]})
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
-    sandbox.realism.unavailable = 1.0  # App Mesh answers 503 to every call
+    sandbox.control.realism(unavailable=1.0)  # App Mesh answers 503 to every call
     daemon = start_daemon(
         manifests,
         sandbox.endpoint,
@@ -231,7 +231,7 @@ def test_a_failing_run_of_any_kind_notifies_once_per_distinct_failure(
         receiver.url,
     )
     eventually(lambda: len(daemon.events("reconcile.failed")) >= 3)  # the start and two retries
-    sandbox.realism.unavailable = 0.0
+    sandbox.control.realism(unavailable=0.0)
     eventually(lambda: daemon.get("/readyz")[0] == 200, timeout=30)
     # Notices go out in order on one thread, the commit status last: once it says success,
     # every earlier notice has arrived.

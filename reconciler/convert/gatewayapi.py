@@ -81,6 +81,7 @@ class Finding:
     sources: tuple[str, ...] = ()  # where a target's behaviour is stated (target findings)
 
     def as_dict(self) -> dict[str, Any]:
+        """The finding in the JSON report (``severity``: format 1.0's name of ``kind``, kept)."""
         return {
             "resource": self.resource,
             "field": self.field,
@@ -432,6 +433,7 @@ class _RouteConverter:
         self.findings.append(Finding(self.key.address, at, what, instead, kind))
 
     def convert(self, gateway: model.VirtualGatewaySpec) -> list[Converted]:
+        """The route as an HTTPRoute or GRPCRoute on ``gateway``'s listeners, with its findings recorded."""
         route = _route_body(self.spec)
         kind = "GRPCRoute" if isinstance(route, model.GrpcGatewayRoute) else "HTTPRoute"
         try:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..resources import Key
 from .gatewayapi import Converted
-from .requests import Outcome, Request
+from .requests import Request, Routing
 
 HTTP_ROUTE, GRPC_ROUTE = "HTTPRoute", "GRPCRoute"
 
@@ -70,7 +70,7 @@ class GatewayApi:
         self._routes = [o for o in self.objects if o.kind in (HTTP_ROUTE, GRPC_ROUTE)]
         self._attached: dict[tuple[str, str, str], list[tuple[int, Converted]]] = {}
 
-    def route(self, gateway: Key, request: Request) -> tuple[Outcome, ...]:
+    def route(self, gateway: Key, request: Request) -> tuple[Routing, ...]:
         """The outcome of ``request`` at the Gateway converted from ``gateway``: one, none, or a tie."""
         return tuple(_forward(c, request) for c in self._first(self._matching(gateway, request)))
 
@@ -319,7 +319,7 @@ def _under(path: str, prefix: str) -> bool:
     return not stem or path == stem or path.startswith(stem + "/")
 
 
-def _forward(c: _Candidate, request: Request) -> Outcome:
+def _forward(c: _Candidate, request: Request) -> Routing:
     """The request after the rule's URLRewrite filter, to the rule's first backend."""
     host, path = request.host, request.path
     query = request.path[len(request.bare_path) :]
@@ -341,7 +341,7 @@ def _forward(c: _Candidate, request: Request) -> Outcome:
     if refs:
         ref = refs[0]
         destination = f"{ref.get('namespace', c.route.namespace)}/{ref['name']}:{ref.get('port')}"
-    return Outcome(c.route.source.address, destination, path, host)
+    return Routing(c.route.source.address, destination, path, host)
 
 
 def replace_prefix(path: str, prefix: str, replacement: str) -> str:

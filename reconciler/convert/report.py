@@ -10,7 +10,7 @@ import click
 from .. import render
 from .equivalence import Difference, Equivalence
 from .gatewayapi import Finding, FindingKind
-from .precedence import Conflict, Verdict
+from .precedence import PriorityConflict, Verdict
 from .targets import Fitted, Profile
 from .targets.profiles import EXTENDED_FOR_APP_MESH
 
@@ -22,7 +22,7 @@ _COLOUR = {FindingKind.ASSUMED: "yellow", FindingKind.IGNORED: "yellow", Finding
 
 def text(
     fitted: Fitted,
-    conflicts: list[Conflict],
+    conflicts: list[PriorityConflict],
     written: list[str],
     equivalence: Equivalence | None = None,
 ) -> str:
@@ -97,7 +97,7 @@ def _notes(fitted: Fitted) -> list[str]:
     return lines
 
 
-def _summary(fitted: Fitted, conflicts: list[Conflict]) -> str:
+def _summary(fitted: Fitted, conflicts: list[PriorityConflict]) -> str:
     conversion = fitted.conversion
     count = {kind: sum(f.kind is kind for f in conversion.findings) for kind in FindingKind}
     target = ""
@@ -117,10 +117,11 @@ def _summary(fitted: Fitted, conflicts: list[Conflict]) -> str:
 
 def as_json(
     fitted: Fitted,
-    conflicts: list[Conflict],
+    conflicts: list[PriorityConflict],
     written: list[str],
     equivalence: Equivalence | None = None,
 ) -> str:
+    """The loss report as one JSON document: objects, findings, priority conflicts, files written."""
     conversion = fitted.conversion
     document: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
@@ -139,7 +140,7 @@ def as_json(
     return json.dumps(document, indent=2)
 
 
-def _conflict(fitted: Fitted, conflict: Conflict) -> dict[str, Any]:
+def _conflict(fitted: Fitted, conflict: PriorityConflict) -> dict[str, Any]:
     out: dict[str, Any] = dict(conflict.as_dict())
     resolution = fitted.resolution(conflict)
     if resolution and fitted.profile.listOrder:

@@ -59,7 +59,7 @@ def run(
     daemon = Daemon(
         manifests,
         Reconciler(mesh, shutdown),
-        settings=options,
+        options=options,
         overrides=overrides,
         metrics=metrics,
         shutdown=shutdown,

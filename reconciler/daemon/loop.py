@@ -84,7 +84,7 @@ class Daemon:
         manifests: Path,
         reconciler: Reconciler,
         *,
-        settings: DaemonOptions,
+        options: DaemonOptions,
         overrides: settings_.Overrides,
         metrics: Metrics,
         shutdown: Shutdown,
@@ -94,7 +94,7 @@ class Daemon:
     ) -> None:
         self.manifests = manifests
         self.reconciler = reconciler
-        self.settings = settings
+        self.options = options  # how the daemon runs (what its plans mean: plan_settings)
         self.overrides = overrides  # plan-meaning flags, applied over every snapshot's settings
         self.metrics = metrics
         self.shutdown = shutdown
@@ -103,7 +103,7 @@ class Daemon:
         self.runs = runs or RunStatus()
         self.plan_settings = settings_.resolve(None, overrides)
         self.trigger = Trigger(self.plan_settings.debounce, shutdown)
-        self.watcher = Watcher(manifests, self.trigger, settings.mode)
+        self.watcher = Watcher(manifests, self.trigger, options.mode)
         self._desired: DesiredState | None = None
         self._digest = ""
         self._notes: list[Problem] = []
@@ -116,8 +116,9 @@ class Daemon:
     # --- lifecycle --------------------------------------------------------------
 
     def run(self) -> int:
+        """Serve the probes, hold the Lease if asked, reconcile on each trigger until a stop; exit status."""
         probes = {"/healthz": self.healthz, "/readyz": self.readyz, "/status": self.status}
-        server = serve(self.settings.metrics_addr, self.metrics, probes, detail=self.settings.status_detail)
+        server = serve(self.options.metrics_addr, self.metrics, probes, detail=self.options.status_detail)
         host, port = server.server_address[:2]
         self.notifier.start()
         log.info(
@@ -158,10 +159,10 @@ class Daemon:
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if self.shutdown.is_set():
             return
-        log.info("daemon.stopping", signal=signal.Signals(signum).name, grace=self.settings.grace)
+        log.info("daemon.stopping", signal=signal.Signals(signum).name, grace=self.options.grace)
         self.shutdown.set(StopReason.SIGNAL)
         # Whatever is still running when the grace period ends is cut off; exit 0 all the same.
-        timer = threading.Timer(self.settings.grace, os._exit, args=(0,))
+        timer = threading.Timer(self.options.grace, os._exit, args=(0,))
         timer.daemon = True  # a clean stop must not wait for it
         timer.start()
 
@@ -191,7 +192,7 @@ class Daemon:
             runs.append((now + random.uniform(backoff / 2, backoff), Reason.RETRY))
         if self._deletes_first_planned:
             first = min(self._deletes_first_planned.values())
-            runs.append((first + self.settings.confirm_deletes, Reason.CONFIRM))
+            runs.append((first + self.options.confirm_deletes, Reason.CONFIRM))
         return min(runs)
 
     def _check_watcher(self) -> None:
@@ -359,7 +360,7 @@ class Daemon:
         waiting = {
             key
             for key, first in self._deletes_first_planned.items()
-            if now - first < self.settings.confirm_deletes
+            if now - first < self.options.confirm_deletes
         }
         # A gateway waits as long as any of its routes does: it cannot go before them.
         waiting |= {k.parent for k in waiting if k.kind == ROUTE and k.parent in planned}
@@ -367,7 +368,7 @@ class Daemon:
             log.info(
                 "reconcile.deletes_held",
                 resources=sorted(k.address for k in waiting),
-                confirm_after=self.settings.confirm_deletes,
+                confirm_after=self.options.confirm_deletes,
             )
         return hold_deletes(plan, waiting) if waiting else plan
 
@@ -409,7 +410,7 @@ class Daemon:
         lease_ok, lease = self.elector.healthy() if self.elector is not None else (True, {})
         if not self._leading():
             return lease_ok, lease  # a standby is healthy while its attempts go on
-        progressing, stuck = self.runs.liveness(self.settings.stuck_after)
+        progressing, stuck = self.runs.liveness(self.options.stuck_after)
         detail: dict[str, Any] = {
             "watcher": "alive" if self._watch_ok else "dead and could not be restarted",
             "watcher_restarts": self.watcher.restarts,
@@ -440,7 +441,7 @@ def _resources(plan: Plan, report: Report | None) -> list[dict[str, Any]]:
     out = []
     for step in plan.steps:
         outcome = outcomes.get(step.key)
-        if step.skipped:
+        if step.left_alone:
             action = "skipped"
         elif outcome is not None:
             action = f"{outcome.action.value} {outcome.status.value}"

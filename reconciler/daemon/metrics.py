@@ -155,6 +155,7 @@ def serve(
         timeout = IDLE_TIMEOUT
 
         def do_GET(self) -> None:
+            """``/metrics``, or a probe's JSON (its details withheld unless ``--status-detail``); else 404."""
             path = self.path.split("?")[0]
             if path == "/metrics":
                 self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)

@@ -17,7 +17,7 @@ from typing import Any
 from ...resources import Key
 from .. import gwapi_model, precedence
 from ..gatewayapi import Conversion, Converted, Finding, FindingKind
-from ..precedence import Conflict, Verdict
+from ..precedence import PriorityConflict, Verdict
 from . import check, listorder
 from .profiles import NAMES, Feature, Profile, RuleOrder, TargetKind, all_profiles, profile
 
@@ -58,7 +58,7 @@ class Fitted:
     profile: Profile
     conversion: Conversion
     found: tuple[check.Found, ...] = ()  # the target's findings, with the behaviour behind each
-    conflicts: tuple[Conflict, ...] = ()  # the priority orders the target will not keep
+    conflicts: tuple[PriorityConflict, ...] = ()  # the priority orders the target will not keep
     # The objects as the target programs them, one route per App Mesh route (so a routing model
     # can say which App Mesh route each request reaches): refused routes left out, ignored
     # rewrites and hostnames removed, and on a list-order target the routes in App Mesh order.
@@ -84,7 +84,7 @@ class Fitted:
         """What the equivalence check judges: the programmed objects, with every finding that explains."""
         return Conversion(list(self.programmed), self.conversion.findings)
 
-    def resolution(self, conflict: Conflict) -> str | None:
+    def resolution(self, conflict: PriorityConflict) -> str | None:
         """How to keep App Mesh's order for a pair the spec's precedence inverts, where the target can.
 
         Two routes can share one route's rule list when they attach to the same listener

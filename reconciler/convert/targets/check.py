@@ -74,6 +74,7 @@ class RouteView:
 
 
 def route_views(objects: list[Converted], specs: Mapping[Key, Mapping[str, Any]]) -> list[RouteView]:
+    """Each converted route beside its App Mesh spec and its Gateway, as the profile checks read them."""
     gateways = {o.source: o.body for o in objects if o.kind == "Gateway"}
     views = []
     for obj in objects:

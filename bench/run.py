@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +34,7 @@ from reconciler.options import Connection
 from reconciler.outcomes import Report
 from reconciler.plan import make_plan
 from reconciler.resources import Key, Scope
+from reconciler.sandbox import Control, Realism
 from reconciler.settings import Settings
 from reconciler.shutdown import Shutdown
 from reconciler.throttle import Limits, RetryPolicy
@@ -53,35 +53,17 @@ class SandboxProcess:
         self.process = subprocess.Popen(command("sandbox", "--no-demo"), stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.endpoint = self.process.stdout.readline().split()[4]
-
-    def control(self, command: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.endpoint}/_sandbox/{command}",
-            data=data,
-            method="POST" if data is not None or command == "reset" else "GET",
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            result: dict[str, Any] = json.loads(answer.read())
-            return result
+        self.control = Control(self.endpoint)
 
     def fresh(self, **realism: Any) -> None:
         """Empty state, the given realism (everything else off), and mesh `apps`."""
-        self.control("reset")
-        defaults = {
-            "real_errors": True,
-            "throttle": 0.0,
-            "unavailable": 0.0,
-            "lost": 0.0,
-            "latency": 0.0,
-            "write_rate": None,
-        }
-        self.control("realism", defaults)
+        self.control.reset()
+        self.control.set_realism(Realism.real())
         appmesh_client(self.endpoint).create_mesh(meshName="apps")
-        self.control("realism", {**defaults, **realism})
+        self.control.set_realism(Realism.real(**realism))
 
     def calls(self) -> Counter[tuple[str, int]]:
-        return Counter({(op, status): n for op, status, n in self.control("stats")["calls"]})
+        return Counter({(op, status): n for op, status, n in self.control.stats()["calls"]})
 
     def stop(self) -> None:
         self.process.terminate()
@@ -209,7 +191,7 @@ def rate_limited(box: SandboxProcess, work: Path) -> dict[str, Any]:
     limits = Limits(read_rate=100_000, write_rate=2 * limit)  # a client that guesses high
     seconds, report = apply(box.endpoint, desired, limits, attempts=20)
     assert report.ok
-    stats = box.control("stats")
+    stats = box.control.stats()
     writes = [(op, status, n) for op, status, n in stats["calls"] if not op.startswith(("List", "Describe"))]
     total = sum(n for _, _, n in writes)
     throttled = sum(n for _, status, n in writes if status == 429)
@@ -236,7 +218,7 @@ def faults(box: SandboxProcess, work: Path, clean_seconds: float) -> dict[str, A
     box.fresh(latency=0.02, throttle=0.30, unavailable=0.10, lost=0.05, seed=1)
     seconds, report = apply(box.endpoint, desired, attempts=20)
     calls = box.calls()
-    box.control("realism", {"throttle": 0.0, "unavailable": 0.0, "lost": 0.0})
+    box.control.realism(throttle=0.0, unavailable=0.0, lost=0.0)
     errors = sum(1 for o in report.outcomes if o.status.value != "done")
     writes = sum(n for (op, _), n in calls.items() if op.startswith("Create"))
     duplicates = sum(n for (op, status), n in calls.items() if op.startswith("Create") and status == 409)
@@ -614,7 +596,7 @@ def watch_latency(box: SandboxProcess, work: Path) -> dict[str, Any]:
     daemon = _daemon(box.endpoint, root)
     latencies = []
     try:
-        _wait(lambda: len(box.control("stats")["writes_at"]) >= 3)  # CreateMesh, then the initial apply
+        _wait(lambda: len(box.control.stats()["writes_at"]) >= 3)  # CreateMesh, then the initial apply
         for n in range(20):
             started = time.time()
             doc = route(
@@ -622,7 +604,7 @@ def watch_latency(box: SandboxProcess, work: Path) -> dict[str, Any]:
             )
             (root / f"new{n}.yaml").write_text(yaml.safe_dump(doc))
             first = _wait(
-                lambda s=started: next((t for t in box.control("stats")["writes_at"] if t >= s), None)
+                lambda s=started: next((t for t in box.control.stats()["writes_at"] if t >= s), None)
             )
             latencies.append(first - started)
             time.sleep(1.5)  # past the 1 s debounce: the next sample starts from an idle daemon

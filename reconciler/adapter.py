@@ -18,7 +18,7 @@ from botocore.config import Config
 
 from .errors import ApiError, ConnectionFailed, NoCredentials, NotFound, Throttled, classify
 from .options import Connection
-from .resources import GATEWAY, ROUTE, Key, Live, Scope
+from .resources import GATEWAY, ROUTE, Key, Live, Scope, ServiceState
 from .retrying import Retrier
 from .shutdown import Shutdown
 from .throttle import AdaptiveBucket, Limits, RetryPolicy, Slots, TokenBucket
@@ -64,12 +64,21 @@ class Summary:
     stamp: str  # lastUpdatedAt: tells a recreated resource from the one cached
 
 
+# Each App Mesh call reads or writes one small resource (or one page of at most 100
+# summaries): an answer silent for 10 s is a hung call, and waiting longer (botocore's
+# default is 60 s) only hides it. A timeout is retried like a dropped connection, and the
+# daemon's readiness bound (``longest_silence``) is derived from these figures.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+
 # Worker threads per in-flight call: a worker waiting out a retry backoff or a rate
 # limit holds no call slot, so the others keep the slots busy.
 THREADS_PER_CALL = 4
 
 
 CallObserver = Callable[[str, int], None]
+Fence = Callable[[], None]  # called right before every write leaves; raises Stopped when it may not
+_READS = ("Describe", "List")  # every other App Mesh operation writes
 
 
 def make_client(connection: Connection, max_pool: int, credentials: Mapping[str, str] | None = None) -> Any:
@@ -91,8 +100,8 @@ def make_client(connection: Connection, max_pool: int, credentials: Mapping[str,
     )
     config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=30,
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
         max_pool_connections=max_pool,
         parameter_validation=False,
         user_agent_extra="appmesh-gateway-reconciler",
@@ -116,6 +125,7 @@ class AppMesh:
         observe: CallObserver | None = None,
         on_retry: Callable[[ApiError], None] | None = None,
         shutdown: Shutdown | None = None,
+        fence: Fence | None = None,
     ) -> None:
         limits = limits or Limits()
         shutdown = shutdown or Shutdown()
@@ -126,6 +136,12 @@ class AppMesh:
         self._in_flight = Slots(limits.concurrency, shutdown)
         self.workers = limits.concurrency * THREADS_PER_CALL
         self._observe = observe
+        if fence is not None:
+            # As late as botocore allows: after the request is built and signed, right before
+            # it is sent. A pause (SIGSTOP, a frozen VM) between the check and the send is the
+            # one window left, and the shorter the code between them, the narrower it is.
+            service = client.meta.service_model.service_id.hyphenize()  # "app-mesh"
+            client.meta.events.register(f"before-send.{service}", _fencing(fence))
 
     @classmethod
     def connect(
@@ -137,11 +153,27 @@ class AppMesh:
         observe: CallObserver | None = None,
         on_retry: Callable[[ApiError], None] | None = None,
         shutdown: Shutdown | None = None,
+        fence: Fence | None = None,
     ) -> AppMesh:
         """The constructor's options, with a client built for ``connection``."""
         limits = limits or Limits()
         client = _guard("CreateClient", lambda: make_client(connection, limits.concurrency + 4))
-        return cls(client, limits=limits, retry=retry, observe=observe, on_retry=on_retry, shutdown=shutdown)
+        return cls(
+            client,
+            limits=limits,
+            retry=retry,
+            observe=observe,
+            on_retry=on_retry,
+            shutdown=shutdown,
+            fence=fence,
+        )
+
+    @property
+    def longest_silence(self) -> float:
+        """The longest a working call path goes without an answer: a call's timeouts, the
+        longest retry backoff, and the longest wait for a rate token (at the slower floor)."""
+        slowest = min(self.reads.rate, self.writes.floor)
+        return CONNECT_TIMEOUT + READ_TIMEOUT + self.retrier.policy.max_wait + 1 / slowest
 
     # --- reads ---------------------------------------------------------------
 
@@ -182,6 +214,7 @@ class AppMesh:
     # --- writes --------------------------------------------------------------
 
     def create(self, key: Key, spec: Mapping[str, Any], tags: Mapping[str, str], token: str) -> Live:
+        """Create with its tags in one call; ``token`` makes a retried create answer the first one."""
         ops = _OPS[key.kind]
         answer = self._call(
             f"create_{ops.noun}",
@@ -234,6 +267,7 @@ class AppMesh:
         method = getattr(self._client, operation)
 
         def attempt() -> dict[str, Any]:
+            """One try: a rate-limit token, then a call slot held only while the call is on the wire."""
             bucket.acquire()
             try:
                 with self._in_flight.held():
@@ -269,6 +303,14 @@ def _guard(operation: str, fn: Callable[[], Any]) -> Any:
         raise NoCredentials(str(exc), code=type(exc).__name__, operation=operation) from None
 
 
+def _fencing(fence: Fence) -> Callable[..., None]:
+    def before_send(event_name: str, **_: Any) -> None:
+        if not event_name.rpartition(".")[2].startswith(_READS):
+            fence()
+
+    return before_send
+
+
 def _pascal(operation: str) -> str:
     return "".join(part.title() for part in operation.split("_"))
 
@@ -297,5 +339,5 @@ def _live(key: Key, data: Mapping[str, Any], tags: Mapping[str, str] | None = No
         int(metadata["version"]),
         dict(tags) if tags else None,
         str(metadata.get("lastUpdatedAt", "")),
-        str((data.get("status") or {}).get("status", "")),
+        ServiceState.of(str((data.get("status") or {}).get("status", ""))),
     )

@@ -1,19 +1,15 @@
 """The ``reconcile`` command line (PRODUCT.md §2). Click handles parsing and help.
 
-Each group of flags (the AWS client, logging, the plan overrides, the daemon, the
-Lease, notifications) reaches a command as one typed object, gathered by
-``option_group`` before the command runs; what the daemon's options become is the
-daemon's own composition root (``daemon/app.py``).
+The commands. Each group of flags (``flags.py``) reaches a command as one typed
+object; what the daemon's options become is the daemon's own composition root
+(``daemon/app.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
-import math
 import os
-import re
 import shlex
 import shutil
 import sys
@@ -22,22 +18,32 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
 from . import loader, model, render
 from . import settings as settings_
+from .daemon.flags import daemon_options, lease_options, notify_options
 from .daemon.options import DaemonOptions, LeaseConfig, NotifyOptions
 from .errors import ApiError
-from .options import AwsOptions, Connection, LogFormat, LogOptions
+from .flags import (
+    aws_options,
+    detailed_exitcode_option,
+    log_options,
+    manifests_option,
+    output_dir_option,
+    output_option,
+    plan_meaning_options,
+    watch_timing_options,
+)
+from .options import AwsOptions, Connection, LogOptions
 from .plan import Plan, make_plan, owned_tags
 from .problems import Problem, Severity, errors, warnings
 from .resources import DesiredState, Key, Live, Scope
 from .settings import Overrides
 from .shutdown import Shutdown
-from .throttle import Limits, RetryPolicy
 from .yamlload import Refused
 
 if TYPE_CHECKING:
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
 
     from .adapter import AppMesh, CallObserver
     from .convert.gatewayapi import Conversion, ConversionMap
+    from .convert.targets import Profile
     from .engine import Reconciler
     from .outcomes import Report
 
@@ -55,135 +62,6 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
 SANDBOX_REGION = "us-east-1"
-
-manifests_option = click.option(
-    "-f",
-    "--manifests",
-    "manifests",
-    type=click.Path(path_type=Path),
-    default=Path("manifests"),
-    envvar="RECONCILE_MANIFESTS",
-    show_default=True,
-    show_envvar=True,
-    help="Directory (or file) of manifests, read recursively.",
-)
-
-
-def option_group(
-    keyword: str, build: Callable[..., object], *options: Callable[[Any], Any]
-) -> Callable[[F], F]:
-    """Declare a group of flags; the command gets one typed object, ``build(**flags)``, as ``keyword``.
-
-    When an outer group already built ``keyword``, ``build`` receives that object as its
-    first argument and returns it completed (flags of one group need not be adjacent in
-    ``--help``).
-    """
-    names = _param_names(options)
-
-    def decorate(fn: F) -> F:
-        def command(*args: Any, **kwargs: Any) -> Any:
-            given = {name: kwargs.pop(name) for name in names}
-            built = build(kwargs.pop(keyword), **given) if keyword in kwargs else build(**given)
-            return fn(*args, **kwargs, **{keyword: built})
-
-        functools.update_wrapper(command, fn, updated=())
-        command.__click_params__ = list(getattr(fn, "__click_params__", []))  # type: ignore[attr-defined]
-        for option in reversed(options):
-            command = option(command)
-        return cast(F, command)
-
-    return decorate
-
-
-def _param_names(options: tuple[Callable[[Any], Any], ...]) -> list[str]:
-    """The keyword each option hands its command, read off click's own declarations."""
-
-    def probe() -> None: ...
-
-    for option in options:
-        option(probe)
-    return [str(param.name) for param in getattr(probe, "__click_params__", [])]
-
-
-def _output_dir(*, output_dir: Path | None, legacy_output_dir: Path | None) -> Path:
-    """``-d/--output-dir``; ``-o DIR`` is still accepted here, with a warning, for old scripts."""
-    if output_dir is not None and legacy_output_dir is not None:
-        raise click.UsageError("give the directory once: -d/--output-dir (-o DIR is its old spelling)")
-    if legacy_output_dir is not None:
-        click.echo(
-            "warning: -o DIR is deprecated for the output directory; use -d/--output-dir "
-            "(-o is the output format in every other command)",
-            err=True,
-        )
-        return legacy_output_dir
-    if output_dir is None:
-        raise click.UsageError("Missing option '-d' / '--output-dir'.")
-    return output_dir
-
-
-output_dir_option = option_group(
-    "output_dir",
-    _output_dir,
-    click.option(
-        "-d",
-        "--output-dir",
-        type=click.Path(path_type=Path),
-        help="Directory to write (required).",
-    ),
-    click.option("-o", "legacy_output_dir", type=click.Path(path_type=Path), hidden=True),
-)
-
-
-def _output_option(*choices: str) -> Callable[[F], F]:
-    return click.option(
-        "--output", "-o", "output", type=click.Choice(choices), default=choices[0], show_default=True
-    )
-
-
-def _parse_scopes(_: Any, __: Any, values: tuple[str, ...]) -> frozenset[Scope] | None:
-    try:
-        return frozenset(settings_.parse_scope(value) for value in values) if values else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _parse_owner(_: Any, __: Any, value: str | None) -> str | None:
-    if value is None and os.environ.get("RECONCILE_OWNER") == "":  # click reads an empty one as unset
-        raise click.BadParameter("RECONCILE_OWNER is set but empty: the owner would not be pinned")
-    if value is not None and not re.fullmatch(settings_.OWNER_PATTERN, value):
-        raise click.BadParameter(f"{value!r}: 1-256 of letters, digits and _.:/=+-@ (an unset variable?)")
-    return value
-
-
-def _parse_address(_: Any, __: Any, value: str) -> str:
-    """HOST:PORT (HOST may be empty, or [IPv6]): refused here rather than as a traceback at bind time."""
-    host, colon, port = value.rpartition(":")
-    if not colon or not port.isdigit() or int(port) > 65535 or any(c.isspace() for c in host):
-        raise click.BadParameter(f"{value!r}: expected HOST:PORT, e.g. 0.0.0.0:8080 or 127.0.0.1:0")
-    return value
-
-
-def _parse_duration(_: Any, __: Any, value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = None
-    try:
-        return settings_.parse_duration(value if number is None else number)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-class FiniteRange(click.FloatRange):
-    """A FloatRange that refuses nan and the infinities (``nan < 0`` is false: a bound alone lets it in)."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return number
 
 
 def _parse_namespace(_: Any, __: Any, value: str | None) -> str | None:
@@ -226,312 +104,6 @@ def _usage_errors_exit_1() -> Iterator[None]:
         raise _UsageError(exc.format_message(), exc.ctx) from None
 
 
-def _tuning(
-    flag: str, kind: click.IntRange | click.FloatRange, default: float, help_: str, name: str | None = None
-) -> Callable[[F], F]:
-    """A numeric option whose default is the one the code uses (never written twice)."""
-    names = (flag, name) if name else (flag,)
-    return click.option(*names, type=kind, default=default, show_default=True, help=help_)
-
-
-_LIMITS, _RETRY, _DEFAULTS = Limits(), RetryPolicy(), settings_.Settings()
-_DAEMON, _LEASE, _NOTIFY = DaemonOptions(), LeaseConfig(), NotifyOptions()
-
-plan_meaning_options = option_group(
-    "overrides",
-    Overrides,
-    click.option(
-        "--owner",
-        envvar="RECONCILE_OWNER",
-        show_envvar=True,
-        callback=_parse_owner,
-        help=f"Pin the owner: the value of the {model.OWNER_TAG} tag that marks the resources "
-        "this instance may touch. A tree whose settings name another owner is an error. "
-        f"Without it: setting owner (default {_DEFAULTS.owner!r}).",
-    ),
-    click.option(
-        "--prune/--no-prune",
-        default=None,
-        help="Delete owned resources that are absent from the manifests. Setting: prune.",
-    ),
-    click.option(
-        "--allow-empty/--no-allow-empty",
-        default=None,
-        help="Let an empty manifest set (for a mesh) prune. Setting: allowEmpty.",
-    ),
-    click.option(
-        "--suspend/--no-suspend",
-        default=None,
-        help="Plan and report drift but write nothing. Setting: suspend.",
-    ),
-    click.option(
-        "--max-deletes",
-        type=click.IntRange(0),
-        help=f"Refuse to prune more than this many resources in one run. Setting: maxDeletes "
-        f"(default {_DEFAULTS.max_deletes}).",
-    ),
-    click.option(
-        "--mesh",
-        "meshes",
-        multiple=True,
-        callback=_parse_scopes,
-        metavar="MESH[@OWNER]",
-        help="Manage exactly these meshes (repeatable); others are never read or written. "
-        "Setting: meshes (default: the meshes the manifests name).",
-    ),
-)
-"""Flags that override the tree's kind: Settings for one run (PRODUCT.md §6); --owner pins instead."""
-
-
-def _with_timing(overrides: Overrides, resync_interval: float | None, debounce: float | None) -> Overrides:
-    return replace(overrides, resync_interval=resync_interval, debounce=debounce)
-
-
-watch_timing_options = option_group(
-    "overrides",
-    _with_timing,
-    click.option(
-        "--resync-interval",
-        callback=_parse_duration,
-        help=f"--watch: period of the full rescan that also puts back drift (90, 90s, 5m). "
-        f"Setting: resyncInterval (default {_DEFAULTS.resync_interval:g}s).",
-    ),
-    click.option(
-        "--debounce",
-        callback=_parse_duration,
-        help=f"--watch: quiet after a file event before reconciling. Setting: debounce "
-        f"(default {_DEFAULTS.debounce:g}s).",
-    ),
-)
-"""The daemon's two plan-meaning flags, completing ``plan_meaning_options``' overrides."""
-
-detailed_exitcode_option = click.option(
-    "--detailed-exitcode", is_flag=True, help="Exit 2 when the plan (a dry run, or a diff) has changes."
-)
-
-
-def _aws(
-    *,
-    region: str | None,
-    profile: str | None,
-    endpoint_url: str | None,
-    concurrency: int,
-    read_rate: float,
-    write_rate: float,
-    max_attempts: int,
-    retry_budget: float,
-) -> AwsOptions:
-    return AwsOptions(
-        connection=Connection(region, profile, endpoint_url),
-        limits=Limits(read_rate, write_rate, concurrency),
-        retry=RetryPolicy(max_attempts=max_attempts, run_budget=retry_budget),
-    )
-
-
-aws_options = option_group(
-    "aws",
-    _aws,
-    click.option("--region", envvar="AWS_REGION", help="AWS region (default: the AWS chain's)."),
-    click.option("--profile", envvar="AWS_PROFILE", help="AWS shared-config profile."),
-    click.option("--endpoint-url", help="Any App Mesh-compatible endpoint, e.g. the sandbox's."),
-    _tuning("--concurrency", click.IntRange(1, 64), _LIMITS.concurrency, "API calls in flight at once."),
-    _tuning(
-        "--read-rate",
-        FiniteRange(min=0.1),
-        _LIMITS.read_rate,
-        "Client-side limit on read calls per second.",
-    ),
-    _tuning(
-        "--write-rate",
-        FiniteRange(min=0.1),
-        _LIMITS.write_rate,
-        "Starting and highest write calls per second (backs off on 429).",
-    ),
-    _tuning(
-        "--max-attempts",
-        click.IntRange(1, 50),
-        _RETRY.max_attempts,
-        "Attempts per API call on throttling, 5xx and dropped connections.",
-    ),
-    _tuning(
-        "--retry-budget",
-        FiniteRange(min=1),
-        _RETRY.run_budget,
-        "Seconds one run may spend retrying before giving up.",
-    ),
-)
-"""Where and how to reach App Mesh; credentials come from the standard AWS chain only."""
-
-
-def _log(*, level: str | None, format: str) -> LogOptions:
-    return LogOptions(level=level, format=LogFormat(format))
-
-
-log_options = option_group(
-    "log",
-    _log,
-    click.option(
-        "--log-level",
-        "level",
-        type=click.Choice(["debug", "info", "warning", "error"]),
-        help="Default: info with --watch, warning otherwise.",
-    ),
-    click.option(
-        "--log-format",
-        "format",
-        type=click.Choice([f.value for f in LogFormat]),
-        default=LogFormat.AUTO.value,
-        show_default=True,
-        help="auto: console on a TTY, JSON lines otherwise.",
-    ),
-)
-
-daemon_options = option_group(
-    "daemon",
-    DaemonOptions,
-    click.option(
-        "--watch-mode",
-        "mode",
-        type=click.Choice(["auto", "poll"]),
-        default=_DAEMON.mode,
-        show_default=True,
-        help="--watch: inotify (auto) or polling, for volumes that deliver no events.",
-    ),
-    click.option(
-        "--metrics-addr",
-        default=_DAEMON.metrics_addr,
-        show_default=True,
-        callback=_parse_address,
-        help="--watch: HOST:PORT serving /healthz, /readyz and /metrics (port 0: a free one).",
-    ),
-    _tuning(
-        "--grace-period",
-        FiniteRange(min=0),
-        _DAEMON.grace,
-        "--watch: seconds to finish in-flight calls after SIGTERM before exiting.",
-        "grace",
-    ),
-    _tuning(
-        "--confirm-deletes-after",
-        FiniteRange(min=0),
-        _DAEMON.confirm_deletes,
-        "--watch: a delete is applied only when planned again from a snapshot this many seconds later.",
-        "confirm_deletes",
-    ),
-    click.option(
-        "--status-detail",
-        is_flag=True,
-        help="--watch: /readyz and /status show error texts and mesh owners' account IDs (by default "
-        "they are withheld from whoever can reach the port, and kept in the logs).",
-    ),
-    _tuning(
-        "--stuck-after",
-        FiniteRange(min=1),
-        _DAEMON.stuck_after,
-        "--watch: /healthz fails when one run has lasted longer than this many seconds.",
-    ),
-)
-
-notify_options = option_group(
-    "notify",
-    NotifyOptions,
-    click.option(
-        "--notify-webhook",
-        "webhook",
-        default="",
-        envvar="RECONCILE_NOTIFY_WEBHOOK",
-        show_envvar=True,
-        help="--watch: POST a JSON notice of every run that changed something or failed (a secret: "
-        "never logged).",
-    ),
-    click.option(
-        "--github-status-repo",
-        "github_repo",
-        default="",
-        metavar="OWNER/NAME",
-        help="--watch: set a GitHub commit status on each applied revision (token from $GITHUB_TOKEN).",
-    ),
-    click.option(
-        "--github-api-url",
-        default=_NOTIFY.github_api_url,
-        show_default=True,
-        help="--watch: GitHub's API, or GitHub Enterprise's (https://HOST/api/v3).",
-    ),
-    click.option(
-        "--github-status-context",
-        "github_context",
-        default=_NOTIFY.github_context,
-        show_default=True,
-        help="--watch: the status's context.",
-    ),
-)
-
-
-def _lease(
-    *,
-    leader_elect: bool,
-    lease_name: str,
-    lease_namespace: str | None,
-    lease_identity: str | None,
-    lease_duration: float,
-    lease_renew_deadline: float,
-    lease_retry_period: float,
-) -> LeaseConfig | None:
-    """The Lease to hold with ``--leader-elect``; None without it (the ``--lease-*`` flags are unused)."""
-    if not leader_elect:
-        return None
-    try:
-        return LeaseConfig(
-            lease_name,
-            lease_namespace or "",
-            lease_identity or "",
-            lease_duration,
-            lease_renew_deadline,
-            lease_retry_period,
-        )
-    except ValueError as exc:
-        raise click.UsageError(f"--lease-*: {exc}") from None
-
-
-lease_options = option_group(
-    "lease",
-    _lease,
-    click.option(
-        "--leader-elect",
-        is_flag=True,
-        help="--watch: only the replica holding a coordination.k8s.io/v1 Lease writes; the others stand by.",
-    ),
-    click.option("--lease-name", default=_LEASE.name, show_default=True, help="--leader-elect: the Lease."),
-    click.option(
-        "--lease-namespace",
-        envvar="POD_NAMESPACE",
-        show_envvar=True,
-        help="--leader-elect: the Lease's namespace (default: the pod's own).",
-    ),
-    click.option(
-        "--lease-identity",
-        envvar="POD_NAME",
-        show_envvar=True,
-        help="--leader-elect: this replica's holder identity (default: the host name).",
-    ),
-    _tuning(
-        "--lease-duration", FiniteRange(min=1), _LEASE.duration, "--leader-elect: seconds a Lease lasts."
-    ),
-    _tuning(
-        "--lease-renew-deadline",
-        FiniteRange(min=0.5),
-        _LEASE.renew_deadline,
-        "--leader-elect: the leader stops writing when no renewal succeeded for this long.",
-    ),
-    _tuning(
-        "--lease-retry-period",
-        FiniteRange(min=0.1),
-        _LEASE.retry_period,
-        "--leader-elect: seconds between tries.",
-    ),
-)
-
-
 @click.group(
     cls=_Cli,
     invoke_without_command=True,
@@ -548,7 +120,7 @@ lease_options = option_group(
     help="--dry-run of a pull request: the base branch's tree. A change of its settings is shown, "
     "a change of owner, meshes or prune first of all.",
 )
-@_output_option("text", "json", "markdown")
+@output_option("text", "json", "markdown")
 @plan_meaning_options
 @detailed_exitcode_option
 @click.option(
@@ -676,7 +248,7 @@ def _reconcile_once(
         settings = settings_.resolve(result.settings, overrides)
         plan = plan_with_progress(reconciler, calls, result.state, settings, warnings(result.problems))
         if base_settings is not None:
-            plan.settings_changes = settings_.changes(base_settings, settings_.resolve(result.settings))
+            plan.settings_changes = settings_.differences(base_settings, settings_.resolve(result.settings))
         if dry_run or plan.blocked or not plan.has_changes or settings.suspend:
             click.echo(_render(plan, output))
             if settings.suspend and not dry_run and output == "text":
@@ -697,7 +269,7 @@ def _reconcile_once(
 @main.command()
 @click.argument("base", type=click.Path(path_type=Path, exists=True))
 @click.argument("head", type=click.Path(path_type=Path, exists=True))
-@_output_option("text", "json", "markdown")
+@output_option("text", "json", "markdown")
 @plan_meaning_options
 @detailed_exitcode_option
 def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, overrides: Overrides) -> None:
@@ -722,7 +294,7 @@ def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, overri
         for key, d in loaded["BASE"].state.resources.items()
     }
     plan = make_plan(loaded["HEAD"].state, live, after, warnings(loaded["HEAD"].problems))
-    plan.settings_changes = settings_.changes(before, settings_.resolve(loaded["HEAD"].settings))
+    plan.settings_changes = settings_.differences(before, settings_.resolve(loaded["HEAD"].settings))
     click.echo(_render(plan, output))
     sys.exit(_plan_exit_code(plan, detailed_exitcode))
 
@@ -815,11 +387,32 @@ def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key
 @click.option("--no-crds-check", is_flag=True, help="Write the objects without checking them against CRDs.")
 @click.option("--mesh", help="Convert a live mesh instead of the manifests (read like `export`).")
 @click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
+@click.option(
+    "--target",
+    "target_name",
+    metavar="TARGET",
+    default="standard",
+    show_default=True,
+    help="The Gateway API implementation that will run the output (see --list-targets): its refusals, "
+    "no-ops and other readings are reported, and the output fitted where it needs.",
+)
+@click.option(
+    "--list-targets",
+    type=click.Choice(["text", "json"]),
+    is_flag=False,
+    flag_value="text",
+    default=None,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, fmt: _list_targets(ctx, fmt),
+    help="Print every target's claimed features and documented behaviours, with sources, and exit.",
+)
 @click.option("--report", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
     "--strict",
     is_flag=True,
-    help="Exit 1 on any loss, priority conflict or unexplained difference (files are written).",
+    help="Exit 1 on any loss, target finding, priority conflict or unexplained difference "
+    "(files are written).",
 )
 @click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
 @manifests_option
@@ -836,6 +429,7 @@ def convert(
     no_crds_check: bool,
     mesh: str | None,
     mesh_owner: str,
+    target_name: str,
     report: str,
     strict: bool,
     force: bool,
@@ -850,10 +444,11 @@ def convert(
     are reported in pairs. Nothing is written when the input or the check fails.
     """
     from . import files
-    from .convert import equivalence, gatewayapi, precedence
+    from .convert import equivalence, gatewayapi, targets
     from .convert import report as reports
 
     assert target == "gateway-api"  # the only choice click accepts
+    profile = _target_profile(target_name)
     _configure_logs(log, "warning")
     if crds and no_crds_check:
         raise click.UsageError("--crds and --no-crds-check contradict each other; give one")
@@ -864,12 +459,14 @@ def convert(
         specs = {key: desired.spec for key, desired in _load_or_exit(manifests).state.resources.items()}
     options = gatewayapi.Options(gateway_class, namespace, _conversion_map(map_file))
     try:
-        conversion = gatewayapi.convert(specs, options)
+        converted = gatewayapi.convert(specs, options)
     except gatewayapi.ConversionError as exc:
         click.echo(click.style(f"error: {render.clean(str(exc))}; nothing was written", fg="red"), err=True)
         sys.exit(EXIT_ERROR)
-    conflicts = precedence.conflicts(conversion.objects)
-    checked = equivalence.check(specs, conversion, conflicts)
+    fitted = targets.fit(converted, specs, profile)
+    conversion = fitted.conversion
+    conflicts = list(fitted.conflicts)
+    checked = equivalence.check(specs, fitted.as_run(), conflicts, fitted.semantics())
     conversion.findings.extend(checked.findings())
     if not no_crds_check:
         _check_against_crds(conversion, crds)
@@ -880,11 +477,30 @@ def convert(
         sys.exit(EXIT_ERROR)
     written = [str(path) for path in paths]
     if report == "json":
-        click.echo(reports.as_json(conversion, conflicts, written, checked))
+        click.echo(reports.as_json(fitted, conflicts, written, checked))
     else:
-        click.echo(reports.text(conversion, conflicts, written, checked))
-    lossy = bool(conversion.losses or conflicts or checked.unexplained)
+        click.echo(reports.text(fitted, conflicts, written, checked))
+    lossy = bool(fitted.behaviour_changes() or conflicts)
     sys.exit(EXIT_ERROR if strict and lossy else EXIT_OK)
+
+
+def _target_profile(name: str) -> Profile:
+    from .convert import targets
+
+    if name not in targets.NAMES:
+        raise click.BadParameter(f"{name!r} is none of {', '.join(targets.NAMES)}", param_hint="'--target'")
+    return targets.profile(name)
+
+
+def _list_targets(ctx: click.Context, fmt: str | None) -> None:
+    """``--list-targets``: the profiles' table and sources, then exit before anything is required."""
+    if fmt is None or ctx.resilient_parsing:
+        return
+    from .convert import report, targets
+
+    profiles = targets.all_profiles()
+    click.echo(report.targets_json(profiles) if fmt == "json" else report.targets_text(profiles))
+    ctx.exit(EXIT_OK)
 
 
 def _load_or_exit(tree: Path) -> loader.LoadResult:
@@ -1017,7 +633,7 @@ def _progress_bar(*extra: str) -> Progress:
 
 @main.command()
 @manifests_option
-@_output_option("text", "json")
+@output_option("text", "json")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def validate(manifests: Path, output: str, strict: bool) -> None:
     """Check manifests offline (no AWS call); exit 1 if any problem is an error."""

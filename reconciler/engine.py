@@ -32,7 +32,9 @@ class Reconciler:
         gateways: AbstractSet[Key] | None = None,
         on_progress: Progress | None = None,
     ) -> Plan:
-        """Read live state and plan; ``gateways``: only these gateways and their routes (a change).
+        """Read what the plan needs (tags only where they decide something) and plan against it.
+
+        ``gateways``: only these gateways and their routes (a change run).
 
         ``on_progress`` hears of each resource read, with the total, during a full read.
         """

@@ -13,7 +13,6 @@ begins no step starts; waits inside the adapter give up with ``Stopped``.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import queue
@@ -27,18 +26,18 @@ import structlog
 from .adapter import AppMesh
 from .diff import canonical
 from .errors import ApiError, Conflict, LimitExceeded, NotFound
+from .gcpause import paused_gc
 from .live import LiveReader
 from .outcomes import Done, Outcome, Report, Status
 from .plan import Action, Plan, Step, comparable_tags, replan
 from .problems import errors
-from .resources import GATEWAY, ROUTE, Key, Live, Scope
+from .resources import GATEWAY, ROUTE, Key, Live, Scope, ServiceState
 from .settings import Settings
 from .shutdown import Shutdown, Stopped
 from .threads import parallel_map, submit
 
 log = structlog.get_logger("reconciler.apply")
 
-DELETED = "DELETED"  # the service's status of a deleted resource
 QUOTA_NAMES = {GATEWAY: "Virtual gateways per mesh", ROUTE: "Gateway routes per virtual gateway"}
 
 
@@ -67,13 +66,8 @@ class Executor:
     def apply(self, plan: Plan, on_done: Callable[[Outcome], None] | None = None) -> Report:
         if plan.blocked:
             raise ValueError("a plan with errors is never applied")
-        collecting = gc.isenabled()
-        gc.disable()  # an apply creates many objects and frees few: collecting meanwhile is pure cost
-        try:
+        with paused_gc():
             return self._apply(plan, on_done)
-        finally:
-            if collecting:
-                gc.enable()
 
     def _apply(self, plan: Plan, on_done: Callable[[Outcome], None] | None) -> Report:
         steps = {s.key: s for s in plan.steps if s.actions}
@@ -179,7 +173,7 @@ class Executor:
         log.info("apply.done", resource=step.key.address, action=action.value, detail=message)
         return Outcome(step.key, action, Status.DONE, message, done=done, state=state)
 
-    def _carry_out(self, step: Step, settings: Settings, salt: int) -> tuple[Done, str, str]:
+    def _carry_out(self, step: Step, settings: Settings, salt: int) -> tuple[Done, str, ServiceState | None]:
         if Action.DELETE in step.actions:
             return self._delete(step)
         if Action.CREATE in step.actions:
@@ -199,7 +193,7 @@ class Executor:
             state = self._update(step.key, step.after or {}, step.version, tags)
         return Done.CHANGED, step.reason, state
 
-    def _create(self, step: Step, settings: Settings, salt: int) -> tuple[Done, str, str]:
+    def _create(self, step: Step, settings: Settings, salt: int) -> tuple[Done, str, ServiceState | None]:
         spec, tags = step.after or {}, step.tags_after or {}
         token = client_token("create", step.key, {"spec": spec, "tags": tags}, salt=salt)
         try:
@@ -209,7 +203,7 @@ class Executor:
         self.reader.remember(live)
         return Done.CREATED, "created", live.state
 
-    def _converge_existing(self, step: Step, settings: Settings) -> tuple[Done, str, str]:
+    def _converge_existing(self, step: Step, settings: Settings) -> tuple[Done, str, ServiceState | None]:
         """409 on create: the resource exists (made out of band, or by a lost earlier answer).
 
         It is read again and planned by the planner's own rules, never adopted blindly:
@@ -230,7 +224,9 @@ class Executor:
         how = "updated to match" if Action.UPDATE in again.actions else "it matched"
         return Done.ADOPTED, f"already existed; {how} and adopted", state
 
-    def _update(self, key: Key, spec: Mapping[str, Any], version: int, tags: Mapping[str, str]) -> str:
+    def _update(
+        self, key: Key, spec: Mapping[str, Any], version: int, tags: Mapping[str, str]
+    ) -> ServiceState | None:
         """Update the spec; returns the service's status of the resource after it."""
         token = client_token("update", key, {"spec": spec}, version)
         live = self.mesh.update(key, spec, token)
@@ -246,15 +242,15 @@ class Executor:
         if remove:
             self.mesh.untag(arn, remove)
 
-    def _delete(self, step: Step) -> tuple[Done, str, str]:
+    def _delete(self, step: Step) -> tuple[Done, str, ServiceState | None]:
         try:
             self.mesh.delete(step.key)
         except NotFound:
-            return Done.ALREADY_GONE, "already gone", DELETED
+            return Done.ALREADY_GONE, "already gone", ServiceState.DELETED
         finally:
             if step.arn:
                 self.reader.forget(step.arn)
-        return Done.DELETED, "deleted", DELETED
+        return Done.DELETED, "deleted", ServiceState.DELETED
 
 
 @dataclass
@@ -266,6 +262,7 @@ class _Graph:
 
     @classmethod
     def of(cls, steps: Mapping[Key, Step]) -> _Graph:
+        """The graph of a plan's steps: a gateway created before its routes, deleted after them."""
         graph = cls({}, dict.fromkeys(steps, 0))
         for key, step in steps.items():
             parent = key.parent

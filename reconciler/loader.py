@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import gc
 import hashlib
 import json
 import os
@@ -27,10 +26,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from . import model
+from . import mistakes, model
 from . import settings as settings_
+from .gcpause import paused_gc
 from .problems import Capped, Problem, Severity, errors
 from .resources import GATEWAY, ROUTE, Desired, DesiredState, Group, Key, Scope, Source
+from .shutdown import Shutdown
 from .yamlload import LOADER, Refused, documents
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -182,26 +183,27 @@ class Cache:
         self._files[content] = done
 
 
-def load(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES, cache: Cache | None = None) -> LoadResult:
+def load(
+    root: Path,
+    *,
+    max_file_bytes: int = MAX_FILE_BYTES,
+    cache: Cache | None = None,
+    shutdown: Shutdown | None = None,
+) -> LoadResult:
     """Read and validate every manifest under ``root``.
 
     ``digest`` hashes the content with paths relative to ``root``, so the same content
-    published in a new git-sync worktree has the same digest.
+    published in a new git-sync worktree has the same digest. A shutdown ends a long load
+    between two files or documents, with ``Stopped``.
     """
-    paused = gc.isenabled()
-    gc.disable()  # the load builds many small objects and frees none: collections there are pure cost
-    try:
-        return _load(root, max_file_bytes, Cache() if cache is None else cache)
-    finally:
-        if paused:
-            gc.enable()
+    with paused_gc():
+        return _load(root, max_file_bytes, Cache() if cache is None else cache, _Budget(shutdown=shutdown))
 
 
-def _load(root: Path, max_file_bytes: int, cache: Cache) -> LoadResult:
+def _load(root: Path, max_file_bytes: int, cache: Cache, budget: _Budget) -> LoadResult:
     problems = Capped(MAX_PROBLEMS)
     result = LoadResult(DesiredState(), problems)
     digest = hashlib.sha256()
-    budget = _Budget()
     cache.begin()
     merged: list[_FileResult] = []
     try:
@@ -279,13 +281,15 @@ class _OverBudget(Exception):
 
 @dataclass
 class _Budget:
-    """What the whole tree may cost: files, bytes and documents."""
+    """What the whole tree may cost: files, bytes and documents; and when to stop early."""
 
     files: int = 0
     bytes: int = 0
     documents: int = 0
+    shutdown: Shutdown | None = None
 
     def spend(self, size: int) -> None:
+        self._check()
         self.files += 1
         self.bytes += size
         if self.files > MAX_FILES:
@@ -294,12 +298,17 @@ class _Budget:
             raise _OverBudget(f"the tree's manifests exceed {MAX_TREE_BYTES} bytes in all, the limit")
 
     def document(self) -> None:
+        self._check()
         self.reuse(1)
 
     def reuse(self, documents: int) -> None:
         self.documents += documents
         if self.documents > MAX_DOCUMENTS:
             raise Refused(f"the tree holds more than {MAX_DOCUMENTS} documents, the limit")
+
+    def _check(self) -> None:
+        if self.shutdown is not None:
+            self.shutdown.check()
 
 
 def discover(root: Path, problems: list[Problem]) -> list[Path]:
@@ -529,7 +538,7 @@ def _validate(document: _Document, problems: Capped) -> Desired | settings_.Decl
     if manifest is None:
         return None
     spec = model.dump_spec(manifest.spec)
-    for finding in model.spec_warnings(kind.name, spec):
+    for finding in mistakes.spec_warnings(kind.name, spec):
         report(finding.message, finding.path, loc=finding.loc, severity=Severity.WARNING)
     meta = manifest.metadata
     scope = Scope(meta.mesh, meta.meshOwner or "")

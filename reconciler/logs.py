@@ -1,9 +1,16 @@
-"""structlog set-up: JSON lines for machines, readable console output on a TTY."""
+"""structlog set-up: JSON lines for machines, readable console output on a TTY.
+
+With JSON lines, every line on stderr is one event: what libraries log through the
+standard ``logging`` module (urllib3's pool warnings, the Kubernetes client) and an
+exception that ends a thread are turned into events too, rather than printed as text.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
+import traceback
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -33,4 +40,27 @@ def configure(level: str = "warning", fmt: str = "auto") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
+    )
+    if as_json:
+        root = logging.getLogger()
+        root.handlers = [_ToStructlog()]
+        root.setLevel(logging.WARNING)
+        threading.excepthook = _thread_crashed
+
+
+class _ToStructlog(logging.Handler):
+    """A record of the standard ``logging`` module, as a structlog event."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logger = structlog.get_logger(record.name)
+        logger.log(record.levelno, "library.log", logger_name=record.name, message=record.getMessage())
+
+
+def _thread_crashed(args: threading.ExceptHookArgs) -> None:
+    """An exception that ended a thread: one event with its traceback, not lines of text."""
+    structlog.get_logger("reconciler").error(
+        "thread.crashed",
+        thread=args.thread.name if args.thread is not None else "",
+        error=repr(args.exc_value),
+        traceback="".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)),
     )

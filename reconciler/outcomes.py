@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .plan import Action
-from .resources import Key
+from .resources import Key, ServiceState
 
 
 class Status(StrEnum):
@@ -33,7 +33,9 @@ class Outcome:
     message: str = ""
     error_code: str = ""
     done: Done | None = None
-    state: str = ""  # the service's status.status as the write answered (DELETED after a delete)
+    state: ServiceState | None = (
+        None  # the service's status.status as the write answered (DELETED after a delete)
+    )
 
 
 @dataclass

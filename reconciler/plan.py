@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from . import model
+from . import mistakes, model
 from .diff import Change, canonical, canonical_spec, changes, leaves
 from .problems import Problem, Severity
-from .resources import GATEWAY, ROUTE, Desired, DesiredState, Group, Key, Live, Scope, Source
+from .resources import GATEWAY, ROUTE, Desired, DesiredState, Group, Key, Live, Scope, ServiceState, Source
 from .settings import BOUNDARY, Settings, widens
 
 RESERVED_TAG_PREFIX = "aws:"
@@ -50,8 +50,8 @@ class Step:
     version: int | None = None
     stamp: str = ""  # the live resource's lastUpdatedAt, for the cache a tag-only change keeps
     source: Source | None = None
-    live_state: str = ""  # the service's status.status when planned (ACTIVE, INACTIVE, DELETED)
-    skipped: bool = False  # left alone on purpose (reconcile: disabled)
+    live_state: ServiceState | None = None  # the service's status.status when planned
+    left_alone: bool = False  # left alone on purpose (reconcile: disabled)
     # What the manifest asks for: a create that meets an existing resource is planned again from it.
     want: Desired | None = field(default=None, compare=False, repr=False)
 
@@ -194,35 +194,50 @@ def _wanted_tags(want: Desired, owner: str) -> dict[str, str]:
 
 
 def _step(want: Desired, have: Live | None, options: Settings, findings: list[Problem]) -> Step:
+    """What one desired resource needs: nothing (left alone), a create, or what differs."""
     if want.annotations.get(model.RECONCILE_ANNOTATION) == model.DISABLED:
-        reason = f"left alone: {model.RECONCILE_ANNOTATION} is {model.DISABLED}"
-        if have is not None:
-            return Step(
-                want.key,
-                (),
-                reason,
-                before=have.spec,
-                after=have.spec,
-                source=want.source,
-                arn=have.arn,
-                live_state=have.state,
-                skipped=True,
-            )
-        return Step(
-            want.key, (), reason + " (it does not exist in App Mesh)", source=want.source, skipped=True
-        )
-    tags_after = _wanted_tags(want, options.owner)
+        return _left_alone(want, have)
     if have is None:
+        return _create(want, _wanted_tags(want, options.owner))
+    return _compare(want, have, options, findings)
+
+
+def _left_alone(want: Desired, have: Live | None) -> Step:
+    """``reconcile: disabled``: shown in the plan, never touched."""
+    reason = f"left alone: {model.RECONCILE_ANNOTATION} is {model.DISABLED}"
+    if have is not None:
         return Step(
             want.key,
-            (Action.CREATE,),
-            "absent from App Mesh",
-            after=want.spec,
-            tags_after=tags_after,
-            changes=_whole(canonical(want.spec), tags_after, appears=True),
+            (),
+            reason,
+            before=have.spec,
+            after=have.spec,
             source=want.source,
-            want=want,
+            arn=have.arn,
+            live_state=have.state,
+            left_alone=True,
         )
+    return Step(
+        want.key, (), reason + " (it does not exist in App Mesh)", source=want.source, left_alone=True
+    )
+
+
+def _create(want: Desired, tags_after: dict[str, str]) -> Step:
+    return Step(
+        want.key,
+        (Action.CREATE,),
+        "absent from App Mesh",
+        after=want.spec,
+        tags_after=tags_after,
+        changes=_whole(canonical(want.spec), tags_after, appears=True),
+        source=want.source,
+        want=want,
+    )
+
+
+def _compare(want: Desired, have: Live, options: Settings, findings: list[Problem]) -> Step:
+    """An existing resource: left alone when another owner holds it, else what differs."""
+    tags_after = _wanted_tags(want, options.owner)
     tags_before = comparable_tags(have.tags or {})
     holder = tags_before.get(model.OWNER_TAG)
     common: dict[str, Any] = {
@@ -375,7 +390,7 @@ def _preflight(
             )
             by_key.append((key, Problem.at(want.source, message, "metadata.virtualGateway")))
             continue
-        for f in model.route_findings(want.spec, final[parent]):
+        for f in mistakes.route_against_gateway(want.spec, final[parent]):
             by_key.append((key, Problem.at(want.source, f.message, f.path, Severity.WARNING)))
     by_key.sort(key=lambda kp: kp[0].rank())  # stable: a route's findings keep their order
     return [p for _, p in by_key] + _quotas(final, whole)
@@ -390,12 +405,12 @@ def _quotas(final: Mapping[Key, Any], whole: DesiredState | None) -> list[Proble
     over = [
         (Key.gateway_key(scope, gateway), n)
         for (scope, gateway), n in routes.items()
-        if n > model.ROUTES_PER_GATEWAY
+        if n > mistakes.ROUTES_PER_GATEWAY
     ]
     out = [
         Problem(
             f"{parent} would have {n} gateway routes; App Mesh's default quota is "
-            f"{model.ROUTES_PER_GATEWAY} per virtual gateway",
+            f"{mistakes.ROUTES_PER_GATEWAY} per virtual gateway",
             severity=Severity.WARNING,
         )
         for parent, n in sorted(over, key=lambda kv: str(kv[0]))
@@ -403,10 +418,10 @@ def _quotas(final: Mapping[Key, Any], whole: DesiredState | None) -> list[Proble
     out += [
         Problem(
             f"mesh {scope} would have {n} virtual gateways; App Mesh's default quota is "
-            f"{model.GATEWAYS_PER_MESH} per mesh",
+            f"{mistakes.GATEWAYS_PER_MESH} per mesh",
             severity=Severity.WARNING,
         )
         for scope, n in sorted(gateways.items())
-        if n > model.GATEWAYS_PER_MESH
+        if n > mistakes.GATEWAYS_PER_MESH
     ]
     return out

@@ -146,6 +146,7 @@ BOUNDARY_TITLE = "This change moves what this instance may touch (owner, meshes 
 
 
 def text(plan: Plan) -> str:
+    """The plan for a person: each change with its fields, what is left alone, warnings, a summary."""
     lines: list[str] = []
     if plan.boundary_changes:
         lines.append(click.style(BOUNDARY_TITLE, fg="red", bold=True))
@@ -166,7 +167,7 @@ def text(plan: Plan) -> str:
         lines.append("")
     if not changed:
         lines.append(no_changes(plan) + "\n")
-    for step in (s for s in plan.steps if s.skipped):  # after the changes: inert documents hide none
+    for step in (s for s in plan.steps if s.left_alone):  # after the changes: inert documents hide none
         lines.append(f"  = {clean(str(step.key))} is left alone")
         lines.append(f"      # {clean(step.reason)}; from {clean(str(step.source))}\n")
     lines += [styled_problem(p) for p in plan.findings]
@@ -224,7 +225,7 @@ def _step_json(step: Step) -> dict[str, Any]:
         "identity": step.key.as_dict(),
         "actions": [a.value for a in step.actions] or [Action.NOOP.value],
         "reason": step.reason,
-        "skipped": step.skipped,
+        "skipped": step.left_alone,
         "source": {"file": step.source.file, "document": step.source.document} if step.source else None,
         "before": state(step.before, step.tags_before),
         "after": None if Action.DELETE in step.actions else state(step.after, step.tags_after),
@@ -288,7 +289,7 @@ def markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT - COMMENT_MARGIN) -> 
         _Section(  # after the changes: inert documents never push a real change out of the comment
             "left-alone resource(s)",
             "**Left alone**",
-            [f"- {code(str(s.key))}: {code(s.reason)}" for s in plan.steps if s.skipped],
+            [f"- {code(str(s.key))}: {code(s.reason)}" for s in plan.steps if s.left_alone],
         ),
         _Section("warning(s)", "**Warnings**", [f"- ⚠️ {code(str(p))}" for p in warnings_]),
     ]
@@ -357,6 +358,7 @@ def _fit(head: str, sections: list[_Section], footer: str, limit: int) -> str:
 
 
 def report_text(report: Report) -> str:
+    """What an apply did: every step that did not complete, then the summary line."""
     lines = []
     for outcome in report.outcomes:
         if outcome.status is not Status.DONE:
@@ -375,6 +377,7 @@ def report_text(report: Report) -> str:
 
 
 def apply_json(plan: Plan, report: Report) -> str:
+    """The plan's JSON document with what the apply did to each step under ``apply``."""
     document = _document(plan)
     document["apply"] = {
         "ok": report.ok,

@@ -9,10 +9,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 GATEWAY = "VirtualGateway"
 ROUTE = "GatewayRoute"
+
+
+class ServiceState(StrEnum):
+    """The service's ``status.status`` of a resource (botocore: VirtualGatewayStatusCode,
+    GatewayRouteStatusCode)."""
+
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+    DELETED = "DELETED"
+
+    @classmethod
+    def of(cls, text: str) -> ServiceState | None:
+        """The state an answer names; None when it names none (or a value outside the model)."""
+        return cls._value2member_map_.get(text)  # type: ignore[return-value]
 
 
 class Scope(NamedTuple):
@@ -123,7 +138,7 @@ class Live:
     version: int
     tags: Mapping[str, str] | None = None
     stamp: str = ""  # lastUpdatedAt as the API wrote it: with the version, tells a cached answer current
-    state: str = ""  # the service's status.status: ACTIVE, INACTIVE or DELETED
+    state: ServiceState | None = None  # the service's status.status
 
 
 @dataclass

@@ -229,7 +229,7 @@ def widens(name: str, before: Any, after: Any) -> bool:
     return after is None or (before is not None and not set(after) <= set(before))
 
 
-def changes(before: Settings, after: Settings) -> list[tuple[str, Any, Any]]:
+def differences(before: Settings, after: Settings) -> list[tuple[str, Any, Any]]:
     """Settings whose value differs, as ``(document field, before, after)``: a diff shows them."""
     return [
         (name, before.json_value(attr), after.json_value(attr))

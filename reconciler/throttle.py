@@ -141,6 +141,7 @@ class Slots:
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
+        """Hold one call slot for the block; waits for a free one, and raises ``Stopped`` on shutdown."""
         with self._cond:
             while True:
                 self._shutdown.check()  # no call starts once shutting down

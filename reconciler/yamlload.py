@@ -119,6 +119,7 @@ class _Builder:
             self.root = value
 
     def scalar(self, event: Any) -> None:
+        """Place one scalar (a value, or a mapping's key), counting it against the node and byte bounds."""
         # The hot path (most events are plain scalars), written out rather than in helpers.
         self.expanded += 1
         if self.expanded > self.max_nodes:
@@ -147,6 +148,7 @@ class _Builder:
             _place(stack, value, event)
 
     def alias(self, event: Any) -> None:
+        """Place an anchored node again, counting its whole expanded size (no billion laughs)."""
         if event.anchor not in self.anchors:
             raise ComposerError(None, None, f"found undefined alias {event.anchor!r}", event.start_mark)
         value, size, text = self.anchors[event.anchor]
@@ -158,6 +160,7 @@ class _Builder:
         self._put(value, event)
 
     def open(self, event: Any, mapping: bool) -> None:
+        """Start a mapping or a sequence, within the depth bound."""
         self.expanded += 1
         if self.expanded > self.max_nodes:
             self._count(event, 0)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from reconciler.convert import crdcheck
 from reconciler.sandbox import Realism, Sandbox
 
 from .helpers import REGION, Daemon, appmesh_client
@@ -29,6 +30,18 @@ def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+@pytest.fixture(scope="session")
+def crds() -> Path:
+    """The Gateway API v1.6.1 CRDs the package ships: no test needs anything beside the clone."""
+    return crdcheck.BUNDLED
+
+
+@pytest.fixture(scope="session")
+def schemas(crds: Path) -> crdcheck.Schemas:
+    """The CRDs' schemas and CEL rules, as ``crdcheck`` checks them."""
+    return crdcheck.Schemas.load(crds)
 
 
 @pytest.fixture(autouse=True)

@@ -32,6 +32,7 @@ API = "appmesh.reconciler/v1"
 REGION = "us-east-1"
 SCRIPT = Path(sys.executable).parent / "reconcile"
 ROOT = Path(__file__).parent.parent
+CORPUS = Path(__file__).parent / "corpus"  # real-world configurations, each citing its source
 
 
 # --- manifests -------------------------------------------------------------------

@@ -77,7 +77,7 @@ def expected_state(manifests: Path, owner: str = "default") -> dict[tuple[str, s
 
 def calm(box: Sandbox) -> None:
     """Stop injecting faults, so the test's own reads see the state as it is."""
-    box.realism.throttle = box.realism.unavailable = box.realism.lost = 0.0
+    box.control.realism(throttle=0.0, unavailable=0.0, lost=0.0)
 
 
 def test_apply_converges_and_the_next_plan_is_clean(sandbox: Sandbox) -> None:

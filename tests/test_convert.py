@@ -12,24 +12,11 @@ import pytest
 import yaml
 
 from reconciler import loader
-from reconciler.convert import crdcheck, gatewayapi, names, precedence, report
+from reconciler.convert import crdcheck, gatewayapi, names, precedence, report, targets
 from reconciler.resources import Key, Scope
 from reconciler.sandbox import Sandbox
 
-from .helpers import ROOT, gateway, reconcile, route, write_tree
-
-CORPUS = Path(__file__).parent / "corpus"
-
-
-@pytest.fixture(scope="session")
-def crds() -> Path:
-    """The Gateway API v1.6.1 CRDs the package ships: no test needs anything beside the clone."""
-    return crdcheck.BUNDLED
-
-
-@pytest.fixture(scope="session")
-def schemas(crds: Path) -> crdcheck.Schemas:
-    return crdcheck.Schemas.load(crds)
+from .helpers import CORPUS, ROOT, gateway, reconcile, route, write_tree
 
 
 def _convert(
@@ -230,8 +217,8 @@ def test_a_route_without_priority_is_priority_1000_and_undocumented_orders_are_u
         c for c in precedence.conflicts(_convert(tree).objects) if c.kind.value == "undetermined"
     ]
     assert undetermined.as_dict()["kind"] == "undetermined"
-    conversion = _convert(tree)
-    text = report.text(conversion, precedence.conflicts(conversion.objects), [])
+    standard = targets.Fitted(targets.profile("standard"), _convert(tree))
+    text = report.text(standard, precedence.conflicts(standard.conversion.objects), [])
     assert "apps/gw/api and apps/gw/beta: undetermined" in text
 
 
@@ -274,9 +261,11 @@ def test_convert_writes_files_reports_json_and_strict_fails_on_losses(tmp_path: 
     )  # fmt: skip
     assert done.returncode == 1, done.stderr  # the corpus has losses
     report = json.loads(done.stdout)
-    assert report["format_version"] == "1.0"
+    assert report["format_version"] == "1.1"
+    assert report["target"]["name"] == "standard"
     assert len(report["objects"]) == 30
-    assert {"resource", "field", "kind", "severity", "what", "instead"} <= set(report["findings"][0])
+    keys = {"resource", "field", "kind", "severity", "what", "instead", "sources"}
+    assert keys <= set(report["findings"][0])
     assert {f["kind"] for f in report["findings"]} == {"loss", "assumed"}
     written = {str(p.relative_to(out)) for p in out.rglob("*.yaml")}
     assert "tf-acc-test/tf-acc-http2-vg.yaml" in written

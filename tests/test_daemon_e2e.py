@@ -9,6 +9,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -200,3 +204,44 @@ def test_a_change_of_owner_in_the_tree_is_refused_by_the_pinned_daemon(
     assert sandbox.stats.writes() == 0
     assert prefix_of(sandbox.endpoint) == "/"  # the route is still there
     assert daemon.stop() == 0
+
+
+def test_a_flood_of_probes_that_hang_up_leaves_only_json_on_stderr_and_idle_ones_are_closed(
+    sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    tree = write_tree(tmp_path / "m", {"gw.yaml": [gateway()]})
+    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300")
+    eventually(lambda: daemon.get("/readyz")[0] == 200)
+    idle = socket.create_connection(("127.0.0.1", daemon.port))  # connects and says nothing
+    for i in range(200):
+        with socket.create_connection(("127.0.0.1", daemon.port)) as client:
+            # a whole request hung up on before the answer, or half a request
+            client.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" if i % 2 else b"GET /sta")
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset
+    assert daemon.get("/healthz")[0] == 200
+    idle.settimeout(15)
+    assert idle.recv(1) == b""  # the server closed it after its idle timeout
+    idle.close()
+    assert daemon.stop() == 0
+    lines = daemon.log.read_text().splitlines()
+    assert [line for line in lines if not line.startswith("{")] == []
+    assert all(json.loads(line)["event"] for line in lines)
+
+
+def test_with_json_logs_library_warnings_and_thread_crashes_are_json_events_too() -> None:
+    script = (
+        "import logging, threading\n"
+        "from reconciler import logs\n"
+        "logs.configure('info', 'json')\n"
+        "logging.getLogger('urllib3.connectionpool').warning('Connection pool is full: %s', 'host')\n"
+        "def crash(): raise RuntimeError('bang')\n"
+        "thread = threading.Thread(target=crash); thread.start(); thread.join()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(e["event"], e["level"]) for e in events] == [
+        ("library.log", "warning"),
+        ("thread.crashed", "error"),
+    ]
+    assert events[0]["message"] == "Connection pool is full: host"
+    assert "RuntimeError: bang" in events[1]["traceback"]

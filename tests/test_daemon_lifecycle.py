@@ -5,13 +5,18 @@ reads after an apply, never deletes on a half-written file, and survives any fil
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from reconciler import loader
 from reconciler.sandbox import Realism, Sandbox
+from reconciler.shutdown import Shutdown, Stopped
 
 from .helpers import (
     Daemon,
@@ -93,11 +98,11 @@ def test_not_ready_while_runs_fail_and_ready_again_once_they_succeed(
         tree, sandbox.endpoint, "--resync-interval", "300", "--max-attempts", "2", "--status-detail"
     )
     eventually(lambda: daemon.get("/readyz")[0] == 200)
-    sandbox.realism.unavailable = 1.0
+    sandbox.control.realism(unavailable=1.0)
     write_tree(tree, {"m.yaml": [gateway(), route()]})
     eventually(lambda: json.loads(daemon.get("/readyz")[1]).get("reason") == "the last reconcile failed")
     assert "ServiceUnavailable" in json.loads(daemon.get("/readyz")[1])["error"]
-    sandbox.realism.unavailable = 0.0
+    sandbox.control.realism(unavailable=0.0)
     eventually(lambda: daemon.get("/readyz")[0] == 200, timeout=30)
     assert _runs(daemon, "retry") >= 1
     assert daemon.stop() == 0
@@ -165,15 +170,63 @@ def test_a_removal_confirmed_by_a_later_snapshot_is_deleted(
     assert daemon.stop() == 0
 
 
-def test_healthz_fails_while_one_run_is_stuck(
+def test_healthz_fails_while_one_run_has_no_answer_for_longer_than_stuck_after(
     make_sandbox: Callable[..., Sandbox], start_daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:
-    box = make_sandbox(Realism.real(latency=1.0))
+    box = make_sandbox(Realism.real(latency=4.0))  # every answer takes longer than the limit
     tree = numbered_tree(tmp_path / "m", 1, 9)
     daemon = start_daemon(tree, box.endpoint, "--stuck-after", "1", "--concurrency", "1")
     eventually(lambda: daemon.get("/healthz")[0] == 503, timeout=20)
-    assert "one run has lasted over 1 s" in daemon.get("/healthz")[1]
+    assert "one run has made no progress for over 1 s" in daemon.get("/healthz")[1]
     assert daemon.stop() == 0
+
+
+def test_a_cold_start_slower_than_stuck_after_but_making_progress_stays_healthy(
+    make_sandbox: Callable[..., Sandbox], start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    box = make_sandbox(Realism.real(latency=0.3))
+    tree = numbered_tree(tmp_path / "m", 1, 20)  # about 24 calls of 0.3 s each, one at a time
+    daemon = start_daemon(tree, box.endpoint, "--stuck-after", "2", "--concurrency", "1")
+    health = []
+    while daemon.get("/readyz")[0] != 200:
+        health.append(daemon.get("/healthz")[0])
+        assert daemon.process.poll() is None
+    seconds = float(
+        re.findall(r"reconciler_reconcile_duration_seconds_sum (\S+)", daemon.get("/metrics")[1])[0]
+    )
+    assert seconds > 2 * 2  # the run lasted well over --stuck-after ...
+    assert set(health) == {200}, health  # ... and liveness never failed: every answer was progress
+    assert daemon.stop() == 0
+
+
+def test_readiness_sees_a_hung_call_and_names_the_revision_it_is_stuck_on(
+    sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    tree = write_tree(tmp_path / "m", {"m.yaml": [gateway()]})
+    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300")
+    eventually(lambda: daemon.get("/readyz")[0] == 200)
+    applied = json.loads(daemon.get("/status")[1])["lastAppliedRevision"]
+    sandbox.control.realism(latency=60.0)  # the endpoint takes connections and never answers in time
+    write_tree(tree, {"m.yaml": [gateway(), route()]})
+    changed = time.monotonic()
+    eventually(lambda: daemon.get("/readyz")[0] == 503, timeout=40)
+    # the documented bound: connect 5 s + read 10 s + backoff 2 s + a rate token 2 s + debounce 0.2 s
+    assert time.monotonic() - changed < 19.2 + 5
+    body = json.loads(daemon.get("/readyz")[1])
+    assert "no answer from App Mesh" in body["reason"]
+    assert body["revision"] == json.loads(daemon.get("/status")[1])["lastAttemptedRevision"] != applied
+    assert daemon.get("/healthz")[0] == 200  # under --stuck-after (900 s): alive, not ready
+    sandbox.control.realism(latency=0.0)
+    assert daemon.stop() == 0
+
+
+def test_a_long_manifest_load_gives_way_to_the_shutdown_signal(tmp_path: Path) -> None:
+    tree = numbered_tree(tmp_path / "m", 50, 1)
+    shutdown = Shutdown()
+    assert loader.load(tree, shutdown=shutdown).ok
+    shutdown.set()
+    with pytest.raises(Stopped):
+        loader.load(tree, shutdown=shutdown)
 
 
 def _cases() -> list[Path]:

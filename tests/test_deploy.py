@@ -18,7 +18,7 @@ from parliament import analyze_policy_string, enhance_finding
 
 from reconciler.sandbox import Sandbox
 
-from .helpers import ROOT
+from .helpers import ROOT, reconcile
 
 BIN = Path(sys.executable).parent
 DEPLOY = ROOT / "deploy"
@@ -242,7 +242,7 @@ def test_workflow_commands_plan_against_app_mesh(
     # App Mesh holds what the base branch describes.
     worktree = tmp_path / "applied"
     _git(repo, "worktree", "add", "-q", "--detach", str(worktree), base)
-    applied = run(BIN / "reconcile", "-f", worktree / "manifests", "--endpoint-url", sandbox.endpoint)
+    applied = reconcile("-f", str(worktree / "manifests"), endpoint=sandbox.endpoint)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     sandbox.stats.reset()
 
@@ -318,7 +318,7 @@ def _actions(plan_json: Path) -> list[tuple[str, list[str]]]:
 def test_both_preview_paths_show_the_delete_a_merge_would_make(sandbox: Sandbox, tmp_path: Path) -> None:
     repo, base = _manifests_repo(tmp_path)
     # The deployment applies the base branch, with the tree's settings (owner platform).
-    applied = run(BIN / "reconcile", "-f", repo / "manifests", "--endpoint-url", sandbox.endpoint)
+    applied = reconcile("-f", str(repo / "manifests"), endpoint=sandbox.endpoint)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     _git(repo, "rm", "-q", "manifests/sample/gateway-route.yaml")
     _git(repo, "commit", "-q", "-m", "remove a route")
@@ -572,3 +572,26 @@ def test_the_sticky_comment_names_the_commit_and_says_when_the_run_failed(tmp_pa
         assert f"**The plan run failed** ({status})" in failed
         assert "a" * 40 in failed
         assert "Update" not in failed
+
+
+def test_the_pinned_reconciler_knows_every_flag_the_workflow_passes() -> None:
+    commit = _workflow()["env"]["RECONCILER_COMMIT"]
+    shown = run("git", "-C", ROOT, "show", f"{commit}:reconciler/cli.py")
+    if shown.returncode != 0:
+        pytest.skip("this checkout has no git history holding the pinned commit")
+    for flags_module in (
+        "reconciler/flags.py",
+        "reconciler/daemon/flags.py",
+    ):  # where later commits declare them
+        declared = run("git", "-C", ROOT, "show", f"{commit}:{flags_module}")
+        shown.stdout += declared.stdout if declared.returncode == 0 else ""
+    scripts = "\n".join(step.get("run", "") for step in _steps().values())
+    others = ("git ", "python ", "test ")  # the commands with flags of their own in these steps
+    flags = {
+        flag
+        for line in scripts.splitlines()
+        if not line.lstrip().startswith(others)
+        for flag in re.findall(r"(?<=[\s(])--[a-z][a-z-]+", line)
+    }
+    assert {"--dry-run", "--detailed-exitcode", "--output"} <= flags
+    assert [flag for flag in sorted(flags) if f'"{flag}"' not in shown.stdout] == []

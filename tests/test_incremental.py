@@ -194,7 +194,7 @@ def test_a_daemon_change_run_reads_and_plans_only_the_gateway_it_touches(
     daemon = Daemon(
         tree,
         Reconciler(mesh, shutdown),
-        settings=DaemonOptions(),
+        options=DaemonOptions(),
         overrides=Overrides(),
         metrics=Metrics(),
         shutdown=shutdown,

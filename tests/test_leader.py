@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from reconciler.daemon.options import LeaseConfig
 from reconciler.sandbox import Realism, Sandbox
 from reconciler.shutdown import Shutdown
 
-from .helpers import Daemon, eventually, numbered_tree, route, write_tree
+from .helpers import Daemon, appmesh_client, eventually, gateway, numbered_tree, route, write_tree
 from .leaseapi import LeaseServer
 
 NAMESPACE, LEASE = "appmesh-reconciler", "appmesh-reconciler"
@@ -130,6 +131,46 @@ def test_a_leader_that_loses_the_lease_stops_writing_at_once_and_exits_to_rejoin
     stopped = first.events("daemon.stopped")[0]
     assert stopped["left_undone"] > 0
     assert not first.events("leader.released")  # nothing to release: the Lease is not its own
+
+
+def _prefixes(endpoint: str) -> set[str]:
+    client = appmesh_client(endpoint)
+    pages = client.get_paginator("list_gateway_routes").paginate(meshName="apps", virtualGatewayName="gw")
+    names = [r["gatewayRouteName"] for page in pages for r in page["gatewayRoutes"]]
+    return {
+        client.describe_gateway_route(meshName="apps", virtualGatewayName="gw", gatewayRouteName=name)[
+            "gatewayRoute"
+        ]["spec"]["http2Route"]["match"]["prefix"]
+        for name in names
+    }
+
+
+def test_a_leader_paused_past_the_lease_wakes_and_exits_without_writing(
+    make_sandbox: Callable[..., Sandbox], replica: Callable[..., Daemon], leases: LeaseServer, tmp_path: Path
+) -> None:
+    box = make_sandbox(Realism.real(latency=0.2))
+    routes = 60
+    old = {"gw.yaml": [gateway()] + [route(f"r{i}", prefix=f"/old/{i}") for i in range(routes)]}
+    new = {"gw.yaml": [gateway()] + [route(f"r{i}", prefix=f"/new/{i}") for i in range(routes)]}
+    tree = write_tree(tmp_path / "m", old)
+    first = replica("replica-a", tree, box.endpoint, *FAST, "--write-rate", "10")
+    second = replica("replica-b", tree, box.endpoint, *FAST, "--write-rate", "200")
+    eventually(lambda: box.stats.writes() >= 5, timeout=60)
+    first.process.send_signal(signal.SIGSTOP)  # a long GC pause, a frozen node: mid-apply
+    try:
+        write_tree(tree, new)  # the newer commit
+        eventually(lambda: _status(second).get("leader") is True, timeout=3 + 10)
+        eventually(lambda: _prefixes(box.endpoint) == {f"/new/{i}" for i in range(routes)}, timeout=60)
+        eventually(lambda: second.get("/readyz")[0] == 200, timeout=30)
+    finally:
+        resumed = time.time()
+        first.process.send_signal(signal.SIGCONT)
+    assert first.process.wait(timeout=20) == 1  # it lost the Lease: exit, to rejoin as a candidate
+    assert [at for at in box.stats.as_json()["writes_at"] if at > resumed] == []  # not one write
+    assert _prefixes(box.endpoint) == {f"/new/{i}" for i in range(routes)}  # every route at the newer commit
+    assert first.events("leader.lost")
+    assert first.events("daemon.stopped")[0]["reason"] == "lease lost"
+    assert second.stop() == 0
 
 
 # --- the protocol, in-process against the stand-in -------------------------------------------

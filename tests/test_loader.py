@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from reconciler import loader
+from reconciler.gcpause import paused_gc
 from reconciler.problems import Problem, Severity, errors
 from reconciler.resources import Key, Scope
 
@@ -353,3 +355,12 @@ def test_the_tree_is_bounded_in_files_bytes_and_documents(
     monkeypatch.setattr(loader, "MAX_DOCUMENTS", 100)
     monkeypatch.setattr(loader, "MAX_TREE_BYTES", 500)
     assert "exceed 500 bytes in all" in only_error(loader.load(tmp_path)).message
+
+
+def test_overlapping_gc_pauses_reenable_collection_only_when_the_last_ends() -> None:
+    assert gc.isenabled()
+    with paused_gc():
+        with paused_gc():  # a load and an apply overlapping in two threads
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()

@@ -11,6 +11,7 @@ import pytest
 import structlog
 
 from reconciler.daemon.notify import GitHubStatus, Notifier, RunNotice, UnsafeUrl, check_url
+from reconciler.daemon.status import RunResult
 from reconciler.shutdown import Shutdown
 
 from .helpers import eventually
@@ -67,12 +68,12 @@ def _outcome(notifier: Notifier, notice: RunNotice) -> list[dict[str, Any]]:
     with structlog.testing.capture_logs() as logs:
         notifier.start()
         notifier.notice(notice)
-        eventually(lambda: [e for e in logs if e["event"] in ("notify.sent", "notify.failed")])
+        eventually(lambda: [e for e in logs if e["event"] in ("notify.sent", "notify.failed")], interval=0.02)
     return [e for e in logs if e["event"].startswith("notify.")]
 
 
 def _notice() -> RunNotice:
-    return RunNotice(SHA, "success", {"create": 1}, [], "r-1")
+    return RunNotice(SHA, RunResult.SUCCESS, {"create": 1}, [], "r-1")
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])

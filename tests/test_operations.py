@@ -187,9 +187,57 @@ def test_suspend_plans_and_reports_drift_but_writes_nothing(
     )
     daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300")
     eventually(lambda: daemon.events("reconcile.suspended"))
-    assert json.loads(daemon.get("/status")[1])["suspended"] is True
-    assert "reconciler_suspended 1.0" in daemon.get("/metrics")[1]
+    status = json.loads(daemon.get("/status")[1])
+    assert status["suspended"] is True
+    assert (status["lastResult"], status["lastAppliedRevision"], status["lastSuccessTime"]) == (
+        "suspended",
+        "",
+        "",
+    )
+    assert status["lastAttemptedRevision"].startswith("sha256:")  # planned, never applied
+    metrics = daemon.get("/metrics")[1]
+    assert "reconciler_suspended 1.0" in metrics
+    assert "reconciler_applied_revision_info{" not in metrics
+    assert 'reconciler_last_run_result{result="suspended"} 1.0' in metrics
+    assert daemon.get("/readyz")[0] == 200  # a rollout is not held up by a suspended tree
     assert sandbox.stats.writes() == 0
     assert daemon.stop() == 0
     once = reconcile("-f", str(tree), endpoint=sandbox.endpoint)
     assert sandbox.stats.writes() == 0, once.stdout
+
+
+def test_a_failing_run_of_any_kind_notifies_once_per_distinct_failure(
+    sandbox: Sandbox,
+    start_daemon: Callable[..., Daemon],
+    receiver: Receiver,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    manifests = git_sync_layout(tmp_path / "git", SHA, {"m.yaml": [gateway()]})
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
+    sandbox.control.realism(unavailable=1.0)  # App Mesh answers 503 to every call
+    daemon = start_daemon(
+        manifests,
+        sandbox.endpoint,
+        "--resync-interval",
+        "300",
+        "--max-attempts",
+        "2",
+        "--notify-webhook",
+        f"{receiver.url}/hook",
+        "--github-status-repo",
+        "acme/manifests",
+        "--github-api-url",
+        receiver.url,
+    )
+    eventually(lambda: len(daemon.events("reconcile.failed")) >= 3)  # the start and two retries
+    sandbox.control.realism(unavailable=0.0)
+    eventually(lambda: daemon.get("/readyz")[0] == 200, timeout=30)
+    # Notices go out in order on one thread, the commit status last: once it says success,
+    # every earlier notice has arrived.
+    eventually(lambda: any(body.get("state") == "success" for _p, _h, body in receiver.posts))
+    hooks = [body["result"] for path, _h, body in receiver.posts if path.startswith("/hook")]
+    assert hooks == ["failure", "success"]
+    states = [body["state"] for path, _h, body in receiver.posts if path.startswith("/repos")]
+    assert states == ["failure", "pending", "success"]
+    assert daemon.stop() == 0

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
 
-from reconciler.sandbox import Sandbox
+from reconciler.sandbox import Control, ControlRefused, Realism, Sandbox
 
 from .helpers import appmesh_client, command
 
@@ -17,18 +14,11 @@ from .helpers import appmesh_client, command
 def control(
     box: Sandbox, command: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"{box.endpoint}/_sandbox/{command}",
-        data=data,
-        method="POST" if data is not None else "GET",
-        headers=headers or {},
-    )
+    """The status and answer of one control request, refusals included."""
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        return 200, Control(box.endpoint, headers).call(command, body)
+    except ControlRefused as exc:
+        return exc.status, {"message": exc.message}
 
 
 def test_realism_settings_take_effect_and_stats_count_them(sandbox: Sandbox) -> None:
@@ -109,3 +99,12 @@ def test_the_sandbox_command_serves_until_stopped() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_the_constructor_and_the_control_api_share_one_realism_with_its_bounds(sandbox: Sandbox) -> None:
+    with pytest.raises(ValueError, match="must not exceed 1"):
+        Realism(throttle=0.6, lost=0.6)
+    with pytest.raises(ValueError, match="latency"):
+        Realism.real(latency=1e9)
+    assert sandbox.control.realism(unavailable=0.5) == Realism.real(unavailable=0.5)
+    assert sandbox.realism == Realism.real(unavailable=0.5)  # the in-process view follows the API

@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import model
 from ..resources import GATEWAY, ROUTE, Key
-from .requests import Outcome, Request
+from .requests import Request, Routing
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits: str.isdigit() takes "²", which int() refuses
 # App Mesh's Kubernetes controller: "Default Priority is 1000 which is lowest priority"
@@ -76,7 +76,7 @@ class Gateway:
             )
         return self._by_port[port]
 
-    def route(self, request: Request) -> tuple[Outcome, ...]:
+    def route(self, request: Request) -> tuple[Routing, ...]:
         """The outcome of ``request``: one, none (a 404), or several the documents order equally."""
         listener = self.listener(request.port)
         if listener is None:
@@ -234,7 +234,7 @@ def full_match(pattern: str, text: str) -> bool:
         return False  # a pattern RE2 takes and Python does not: no match here, reported by the converter
 
 
-def _forward(route: Route, request: Request) -> Outcome:
+def _forward(route: Route, request: Request) -> Routing:
     """The request as the route forwards it, and its destination (virtual service and port)."""
     spec = route.spec
     action = _action(route)
@@ -249,7 +249,7 @@ def _forward(route: Route, request: Request) -> Outcome:
     path = request.path
     if spec.grpcRoute is None:
         path = _rewritten_path(route, request)
-    return Outcome(route.key.address, destination(route), path, host)
+    return Routing(route.key.address, destination(route), path, host)
 
 
 def destination(route: Route) -> str:

@@ -84,6 +84,7 @@ class Schemas:
 
     @classmethod
     def load(cls, directory: Path) -> Schemas:
+        """Every CRD in ``directory``, size-bounded, read with the YAML guards; ``CrdError`` names a file."""
         schemas = {}
         for path in sorted(directory.glob("*.y*ml")):
             if path.stat().st_size > MAX_CRD_BYTES:

@@ -21,8 +21,8 @@ from .. import model
 from ..resources import Key
 from . import appmesh_model, gwapi_model
 from .gatewayapi import Conversion, Finding, FindingKind
-from .precedence import Conflict
-from .requests import GRPC_CONTENT_TYPE, Outcome, Request
+from .precedence import PriorityConflict
+from .requests import GRPC_CONTENT_TYPE, Request, Routing
 
 DEFAULT_HOST = "gateway.example.com"
 OTHER_VALUE = "zz-other"
@@ -56,8 +56,8 @@ class Difference:
 
     gateway: str
     request: Request
-    app_mesh: Outcome
-    gateway_api: tuple[Outcome, ...]  # Gateway API's choice; several where creation order decides
+    app_mesh: Routing
+    gateway_api: tuple[Routing, ...]  # Gateway API's choice; several where creation order decides
     aspects: tuple[Aspect, ...]
     findings: tuple[Finding, ...]
 
@@ -68,7 +68,8 @@ class Difference:
         return chosen or self.gateway
 
     def as_dict(self) -> dict[str, Any]:
-        first = self.gateway_api[0] if self.gateway_api else Outcome(None)
+        """One routed-differently request in the JSON report; further creation-order choices listed."""
+        first = self.gateway_api[0] if self.gateway_api else Routing(None)
         api = first.as_dict()
         if len(self.gateway_api) > 1:
             api["orCreationOrderPicks"] = [o.as_dict() for o in self.gateway_api[1:]]
@@ -122,7 +123,7 @@ class Equivalence:
 def check(
     specs: Mapping[Key, Mapping[str, Any]],
     conversion: Conversion,
-    conflicts: Sequence[Conflict] = (),
+    conflicts: Sequence[PriorityConflict] = (),
     semantics: gwapi_model.Semantics = gwapi_model.SPEC,
 ) -> Equivalence:
     """Both models on every boundary request of every converted gateway."""
@@ -140,8 +141,8 @@ def check(
             if len(mesh) > 1:
                 result.undetermined += 1
                 continue
-            expected = mesh[0] if mesh else Outcome(None)
-            answers = api.route(key, request) or (Outcome(None),)
+            expected = mesh[0] if mesh else Routing(None)
+            answers = api.route(key, request) or (Routing(None),)
             aspects = _differing(expected, answers, backends)
             if aspects:
                 choice = _Choice(
@@ -155,9 +156,9 @@ def check(
     return result
 
 
-def _distinct(outcomes: Iterable[Outcome]) -> list[Outcome]:
+def _distinct(outcomes: Iterable[Routing]) -> list[Routing]:
     """Tied App Mesh routes that would all do the same are no tie at all."""
-    seen: dict[tuple[Any, ...], Outcome] = {}
+    seen: dict[tuple[Any, ...], Routing] = {}
     for o in outcomes:
         seen.setdefault((o.destination, o.path, o.host), o)
     return list(seen.values())
@@ -182,7 +183,7 @@ def _backends(gateways: Iterable[appmesh_model.Gateway], conversion: Conversion)
 
 
 def _differing(
-    expected: Outcome, answers: Sequence[Outcome], backends: Mapping[str, set[str]]
+    expected: Routing, answers: Sequence[Routing], backends: Mapping[str, set[str]]
 ) -> tuple[Aspect, ...]:
     """What differs between App Mesh's outcome and any outcome Gateway API may choose."""
     found: list[Aspect] = []
@@ -200,14 +201,14 @@ def _differing(
     return tuple(a for a in Aspect if a in found)
 
 
-def _outcomes(outcomes: Sequence[Outcome]) -> str:
-    return " or ".join(str(o) for o in outcomes) if outcomes else str(Outcome(None))
+def _outcomes(outcomes: Sequence[Routing]) -> str:
+    return " or ".join(str(o) for o in outcomes) if outcomes else str(Routing(None))
 
 
 class _Explainer:
     """The findings (and priority conflicts) on the routes and fields a difference involves."""
 
-    def __init__(self, findings: Iterable[Finding], conflicts: Iterable[Conflict]) -> None:
+    def __init__(self, findings: Iterable[Finding], conflicts: Iterable[PriorityConflict]) -> None:
         self.by_resource: dict[str, list[Finding]] = {}
         for f in findings:
             self.by_resource.setdefault(f.resource, []).append(f)
@@ -265,7 +266,7 @@ class _Choice:
     gateway_api_matching: set[str]
 
 
-def _as_finding(conflict: Conflict) -> Finding:
+def _as_finding(conflict: PriorityConflict) -> Finding:
     return Finding(
         conflict.winner,
         "spec.priority",

@@ -59,6 +59,9 @@ class FindingKind(StrEnum):
     ASSUMED = "assumed"  # a value the output needs and the input does not give
     UNDETERMINED = "undetermined"  # App Mesh documents no answer to compare the output with
     NOT_CONVERTED = "not-converted"  # a route that matches no request: no object is written
+    REJECTED = "rejected"  # the target implementation refuses the route or rule (--target)
+    IGNORED = "ignored"  # the target accepts the field without effect (--target)
+    DIFFERS = "differs"  # the target programs the field with another meaning (--target)
     UNEXPLAINED = "unexplained"  # a difference in behaviour no other finding explains
 
 
@@ -75,8 +78,10 @@ class Finding:
     what: str  # what App Mesh did
     instead: str  # what the Gateway API output does
     kind: FindingKind = FindingKind.LOSS
+    sources: tuple[str, ...] = ()  # where a target's behaviour is stated (target findings)
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, Any]:
+        """The finding in the JSON report (``severity``: format 1.0's name of ``kind``, kept)."""
         return {
             "resource": self.resource,
             "field": self.field,
@@ -84,6 +89,7 @@ class Finding:
             "severity": str(self.kind),  # the key of format 1.0, kept
             "what": self.what,
             "instead": self.instead,
+            "sources": list(self.sources),
         }
 
 
@@ -427,6 +433,7 @@ class _RouteConverter:
         self.findings.append(Finding(self.key.address, at, what, instead, kind))
 
     def convert(self, gateway: model.VirtualGatewaySpec) -> list[Converted]:
+        """The route as an HTTPRoute or GRPCRoute on ``gateway``'s listeners, with its findings recorded."""
         route = _route_body(self.spec)
         kind = "GRPCRoute" if isinstance(route, model.GrpcGatewayRoute) else "HTTPRoute"
         try:

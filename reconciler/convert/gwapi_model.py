@@ -20,7 +20,7 @@ from typing import Any
 
 from ..resources import Key
 from .gatewayapi import Converted
-from .requests import Outcome, Request
+from .requests import Request, Routing
 
 HTTP_ROUTE, GRPC_ROUTE = "HTTPRoute", "GRPCRoute"
 
@@ -44,6 +44,8 @@ class Semantics:
     header_values_ignore_case: bool = False  # the spec: Exact values compare exactly
     split_header_commas: bool = False  # a list-valued header matched value by value
     regex_full_match: bool = True  # RegularExpression against the whole value (Envoy's safe_regex)
+    path_ignore_case: bool = False  # the spec: paths (and gRPC's /service/method) compare exactly
+    header_value_alternatives: bool = False  # an Exact value split on unescaped commas, any part matches
 
 
 SPEC = Semantics()
@@ -68,7 +70,7 @@ class GatewayApi:
         self._routes = [o for o in self.objects if o.kind in (HTTP_ROUTE, GRPC_ROUTE)]
         self._attached: dict[tuple[str, str, str], list[tuple[int, Converted]]] = {}
 
-    def route(self, gateway: Key, request: Request) -> tuple[Outcome, ...]:
+    def route(self, gateway: Key, request: Request) -> tuple[Routing, ...]:
         """The outcome of ``request`` at the Gateway converted from ``gateway``: one, none, or a tie."""
         return tuple(_forward(c, request) for c in self._first(self._matching(gateway, request)))
 
@@ -136,6 +138,8 @@ class GatewayApi:
         """[HTTPROUTE] matches[].path: default PathPrefix "/"; Exact; PathPrefix by element;
         RegularExpression (implementation-specific)."""
         kind, value = path.get("type", "PathPrefix"), str(path.get("value", "/"))
+        if self.semantics.path_ignore_case and kind != "RegularExpression":
+            bare, value = bare.lower(), value.lower()
         if kind == "Exact":
             return bare == value
         if kind == "RegularExpression":
@@ -148,6 +152,9 @@ class GatewayApi:
         if value is None:
             return False
         values = [v.strip() for v in value.split(",")] if self.semantics.split_header_commas else [value]
+        if self.semantics.header_value_alternatives and header.get("type", "Exact") == "Exact":
+            parts = [p.replace("\\,", ",") for p in re.split(r"(?<!\\),", header["value"])]
+            return any(self._value({**header, "value": part}, v) for part in parts for v in values)
         return any(self._value(header, v) for v in values)
 
     def _value(self, matcher: dict[str, Any], value: str | None) -> bool:
@@ -166,9 +173,16 @@ class GatewayApi:
         if not method:
             return True
         regex = method.get("type") == "RegularExpression"
+        fold = self.semantics.path_ignore_case and not regex
         for part, actual in (("service", request.service), ("method", request.grpc_method)):
             wanted = method.get(part)
-            if wanted is not None and not (self._regex(wanted, actual) if regex else wanted == actual):
+            if wanted is None:
+                continue
+            if fold:
+                wanted, seen = wanted.lower(), actual.lower()
+            else:
+                seen = actual
+            if not (self._regex(wanted, seen) if regex else wanted == seen):
                 return False
         return True
 
@@ -305,7 +319,7 @@ def _under(path: str, prefix: str) -> bool:
     return not stem or path == stem or path.startswith(stem + "/")
 
 
-def _forward(c: _Candidate, request: Request) -> Outcome:
+def _forward(c: _Candidate, request: Request) -> Routing:
     """The request after the rule's URLRewrite filter, to the rule's first backend."""
     host, path = request.host, request.path
     query = request.path[len(request.bare_path) :]
@@ -327,7 +341,7 @@ def _forward(c: _Candidate, request: Request) -> Outcome:
     if refs:
         ref = refs[0]
         destination = f"{ref.get('namespace', c.route.namespace)}/{ref['name']}:{ref.get('port')}"
-    return Outcome(c.route.source.address, destination, path, host)
+    return Routing(c.route.source.address, destination, path, host)
 
 
 def replace_prefix(path: str, prefix: str, replacement: str) -> str:

@@ -41,7 +41,7 @@ class Verdict(StrEnum):
 
 
 @dataclass(frozen=True)
-class Conflict:
+class PriorityConflict:
     """Two routes that can match one request, ordered differently by App Mesh and Gateway API."""
 
     winner: str  # App Mesh's choice (the lower priority number), as mesh/gateway/route
@@ -78,7 +78,7 @@ class _Route:
         return self.converted.source.address
 
 
-def conflicts(objects: Iterable[Converted]) -> list[Conflict]:
+def conflicts(objects: Iterable[Converted]) -> list[PriorityConflict]:
     """Every pair of routes where Gateway API's order may not be App Mesh's, or App Mesh has none."""
     routes = [r for o in objects if o.kind in ROUTE_KINDS for r in _routes(o)]
     found = []
@@ -89,7 +89,7 @@ def conflicts(objects: Iterable[Converted]) -> list[Conflict]:
             continue
         order = _app_mesh_order(a, b)
         conflict = (
-            Conflict(a.address, b.address, Verdict.UNDETERMINED, _undetermined(a, b))
+            PriorityConflict(a.address, b.address, Verdict.UNDETERMINED, _undetermined(a, b))
             if order is None
             else _compare(*order)
         )
@@ -131,7 +131,7 @@ def _same_listener(a: _Route, b: _Route) -> bool:
     return not (a.sections and b.sections and not a.sections & b.sections)
 
 
-def _compare(winner: _Route, other: _Route) -> Conflict | None:
+def _compare(winner: _Route, other: _Route) -> PriorityConflict | None:
     """The conflict, if some request both match goes to ``other`` or is left to a tie-break."""
     verdicts = []
     for host_w, host_o in _shared_hosts(winner.hostnames, other.hostnames):
@@ -157,7 +157,7 @@ def _compare(winner: _Route, other: _Route) -> Conflict | None:
     if not verdicts:
         return None
     verdict, why = min(verdicts, key=lambda v: list(Verdict).index(v[0]))
-    return Conflict(winner.address, other.address, verdict, why)
+    return PriorityConflict(winner.address, other.address, verdict, why)
 
 
 def _shared_hosts(a: Sequence[str], b: Sequence[str]) -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
 """A request at a gateway and what a gateway does with it: the common language of the two models.
 
-``appmesh_model`` and ``gwapi_model`` each answer the same ``Request`` with ``Outcome``s, so
+``appmesh_model`` and ``gwapi_model`` each answer the same ``Request`` with ``Routing``s, so
 ``equivalence`` can put the two answers side by side.
 """
 
@@ -58,6 +58,7 @@ class Request:
         return replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:
+        """The request in the JSON report, in gRPC's terms (authority, service, metadata) for gRPC."""
         out: dict[str, Any] = {"port": self.port, "host": self.host, "method": self.method, "path": self.path}
         if self.grpc:
             out = {
@@ -80,7 +81,7 @@ class Request:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Routing:
     """Where a gateway sends a request (``route`` None: no route matched, a 404) and as what."""
 
     route: str | None  # the App Mesh address of the gateway route (Gateway API: the one it came from)

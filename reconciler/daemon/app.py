@@ -21,10 +21,11 @@ from ..engine import Reconciler
 from ..options import AwsOptions
 from ..settings import Overrides
 from ..shutdown import Shutdown
-from .loop import Daemon
+from .loop import Daemon, observer
 from .metrics import Metrics
 from .notify import GitHubStatus, Notifier, UnsafeUrl
 from .options import DaemonOptions, LeaseConfig, NotifyOptions
+from .status import RunStatus
 
 if TYPE_CHECKING:
     from .leader import Elector  # the Kubernetes client is imported only with --leader-elect
@@ -43,25 +44,28 @@ def run(
 ) -> int:
     """Wire the daemon and run it until it stops; the exit status (raises ``ApiError`` on connect)."""
     metrics = Metrics()
+    runs = RunStatus()
     shutdown = Shutdown()
+    chosen = elector(lease, shutdown) if lease is not None else None
     mesh = AppMesh.connect(
         aws.connection,
         limits=aws.limits,
         retry=aws.retry,
-        observe=metrics.api_call,
+        observe=observer(metrics, runs),  # each answer is progress: liveness and readiness see it
         on_retry=lambda error: metrics.retries.labels(error.code).inc(),
         shutdown=shutdown,
+        fence=chosen.fence if chosen is not None else None,  # no write unless surely still leading
     )
-    chosen = elector(lease, shutdown) if lease is not None else None
     daemon = Daemon(
         manifests,
         Reconciler(mesh, shutdown),
-        settings=options,
+        options=options,
         overrides=overrides,
         metrics=metrics,
         shutdown=shutdown,
         notifier=notifier(notify, shutdown),
         elector=chosen,
+        runs=runs,
     )
     return daemon.run()
 

@@ -15,6 +15,14 @@ is client-go's:
   it stops before anyone else may take over), it has lost: the shutdown signal is
   set at once, no call starts after it, and the process exits 1 to rejoin as a
   candidate.
+* Writes are fenced: right before every App Mesh write is sent (``adapter``'s fence,
+  in botocore's ``before-send`` event), the leader checks that its
+  last successful renewal began within ``renew_deadline``, on a clock that keeps
+  counting while the process or its machine is paused (``CLOCK_BOOTTIME``). A leader
+  paused past the deadline (a long GC pause, a frozen node, a live-migrated VM) wakes
+  with writes in hand and the Lease possibly someone else's: it stops as for a lost
+  Lease instead of sending them. App Mesh takes no fencing token, so what is left is
+  the instant between the check and the request leaving the socket.
 * On SIGTERM, once the last call on the wire is done, the leader releases the Lease
   (no holder, a 1 s duration), so a standby takes over at its next attempt.
 
@@ -34,12 +42,21 @@ import structlog
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from ..shutdown import Shutdown
+from ..shutdown import Shutdown, Stopped, StopReason
 from .options import LeaseConfig
 
 log = structlog.get_logger("reconciler.leader")
 
 CONFLICT, NOT_FOUND = 409, 404
+
+
+def _clock() -> float:
+    """Seconds on a clock that keeps counting through a pause of the process or the machine
+    (Linux's CLOCK_BOOTTIME; elsewhere the monotonic clock)."""
+    return time.clock_gettime(_CLOCK)
+
+
+_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
 
 
 class Role(StrEnum):
@@ -71,9 +88,10 @@ class Elector:
         self._observed: tuple[Any, ...] | None = None  # the record as last read
         self._observed_at = 0.0  # when it last changed, on this replica's clock
         self._current: Any = None  # the Lease as last written by us (its resourceVersion)
-        self._last_attempt = time.monotonic()
-        self._last_renewal = 0.0
+        self._last_attempt = _clock()
+        self._last_renewal = 0.0  # when the last successful renewal began
         self._stop = threading.Event()
+        self._losing = threading.Lock()
         self._renewer: threading.Thread | None = None
         self._timeout = max(1.0, self.lease.retry_period)
 
@@ -93,9 +111,10 @@ class Elector:
             identity=self.lease.identity,
         )
         while not self.shutdown.is_set():
+            began = _clock()
             if self._attempt():
                 self.role = Role.LEADER
-                self._last_renewal = time.monotonic()
+                self._last_renewal = began
                 log.info("leader.acquired", identity=self.lease.identity)
                 self._renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
                 self._renewer.start()
@@ -124,9 +143,20 @@ class Elector:
         except Exception as exc:  # the standby takes over on expiry instead
             log.warning("leader.release_failed", error=_describe(exc))
 
+    def fence(self) -> None:
+        """Before a write: raise ``Stopped`` unless this replica surely still leads.
+
+        Sure means its last renewal began within the renew deadline: no other replica can
+        have taken the Lease before a whole lease duration has passed since then.
+        """
+        if self.role is Role.LEADER and _clock() - self._last_renewal <= self.lease.renew_deadline:
+            return
+        self._lose(f"no renewal within the last {self.lease.renew_deadline:g} s at a write (paused?)")
+        raise Stopped
+
     def healthy(self) -> tuple[bool, dict[str, Any]]:
         """False when renewals (or, standing by, attempts) have stalled."""
-        now = time.monotonic()
+        now = _clock()
         if self.role is Role.LEADER:
             late = now - self._last_renewal > self.lease.renew_deadline + self._timeout
             return not late, {"role": self.role.value, "last_renewal_s": round(now - self._last_renewal, 1)}
@@ -137,21 +167,23 @@ class Elector:
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.lease.retry_period):
+            began = _clock()
             renewed = self._attempt()
             if self.role is not Role.LEADER:
                 return  # _attempt saw another holder
-            if renewed:
-                self._last_renewal = time.monotonic()
-            elif time.monotonic() - self._last_renewal > self.lease.renew_deadline:
+            if renewed:  # the record was still ours: nobody else can have led since
+                self._last_renewal = began
+            elif _clock() - self._last_renewal > self.lease.renew_deadline:
                 self._lose(f"no renewal succeeded for {self.lease.renew_deadline:g} s")
                 return
 
     def _lose(self, why: str) -> None:
-        if self.role is not Role.LEADER:
-            return
-        self.role = Role.LOST
+        with self._losing:  # the renewer and every writer may find it at once: say it once
+            if self.role is not Role.LEADER:
+                return
+            self.role = Role.LOST
         log.error("leader.lost", identity=self.lease.identity, reason=why, action="stopping all writes")
-        self.shutdown.set()
+        self.shutdown.set(StopReason.LEASE_LOST)
 
     def _attempt(self) -> bool:
         """One try to take or renew the Lease; True if this replica holds it now."""
@@ -165,7 +197,7 @@ class Elector:
             log.warning("leader.api_error", error=_describe(exc))
             return False
         finally:
-            self._last_attempt = time.monotonic()
+            self._last_attempt = _clock()
 
     def _try(self) -> bool:
         name, namespace = self.lease.name, self.lease.namespace
@@ -183,13 +215,13 @@ class Elector:
             lease.metadata.resource_version,
         )
         if record != self._observed:
-            self._observed, self._observed_at = record, time.monotonic()
+            self._observed, self._observed_at = record, _clock()
         mine = spec.holder_identity == self.lease.identity
         if spec.holder_identity and not mine:
             if self.role is Role.LEADER:
                 self._lose(f"the Lease is held by {spec.holder_identity}")
                 return False
-            if time.monotonic() - self._observed_at < (spec.lease_duration_seconds or 0):
+            if _clock() - self._observed_at < (spec.lease_duration_seconds or 0):
                 return False  # someone else's, and not yet expired
         now = _now()
         lease.spec = client.V1LeaseSpec(

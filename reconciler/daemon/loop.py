@@ -15,10 +15,15 @@ Safety rules of the daemon, beside the plan's own:
 * **Failed runs retry soon**, with exponential backoff and jitter from
   ``RETRY_FIRST`` seconds up to the resync interval (kopf's throttler does the same).
 * **Readiness tells the truth**: not ready before the first successful run, nor
-  while the last run failed or the manifests are invalid.
+  while the last run failed, the manifests are invalid, or the run in progress has
+  had no answer from App Mesh for longer than a working call path is ever silent
+  (``stall_after``). Liveness counts progress the same way (``status``).
+* **Every failure is told once**: a notice for each distinct failure of any kind,
+  none for its retries; a run cut short by a stop is no verdict and tells nothing.
 * **Suspend** (the tree's settings): plan and report drift, write nothing.
 * **One writer** (``--leader-elect``): a standby serves its probes and does nothing
-  else until it holds the Lease; a leader that loses it stops at once (``leader``).
+  else until it holds the Lease; a leader that loses it, or finds before a write that
+  it cannot be sure it still holds it, stops at once (``leader``).
 
 Every run knows the revision it read (``watcher.snapshot_of``): it is in the run's log
 events, the metrics, ``/status`` and the notifications.
@@ -26,15 +31,12 @@ events, the metrics, ``/status`` and the notifications.
 
 from __future__ import annotations
 
-import datetime
 import os
 import random
 import signal
 import threading
 import time
 import uuid
-from collections.abc import Mapping
-from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -43,17 +45,18 @@ import structlog
 
 from .. import loader
 from .. import settings as settings_
+from ..adapter import CallObserver
 from ..engine import Reconciler
 from ..errors import ApiError
-from ..executor import DELETED
 from ..outcomes import Report, Status
 from ..plan import Action, Plan, hold_deletes
 from ..problems import Problem, errors, warnings
-from ..resources import ROUTE, DesiredState, Group, Key, touched
-from ..shutdown import Shutdown, Stopped
+from ..resources import ROUTE, DesiredState, Key, ServiceState, touched
+from ..shutdown import Shutdown, Stopped, StopReason
 from .metrics import Metrics, serve
 from .notify import Notifier, RunNotice
 from .options import DaemonOptions
+from .status import Failure, Reason, RunRecord, RunResult, RunStatus
 from .watcher import Trigger, Watcher, WatchState, snapshot_of
 
 if TYPE_CHECKING:
@@ -62,22 +65,17 @@ if TYPE_CHECKING:
 log = structlog.get_logger("reconciler.daemon")
 
 RETRY_FIRST = 2.0  # seconds before the first retry of a failed run
-ACTIVE = "ACTIVE"
+HEALTHY = (None, ServiceState.ACTIVE, ServiceState.DELETED)  # what a resource may be after a write
 
 
-class RunResult(StrEnum):
-    SUCCESS = "success"
-    FAILURE = "failure"
-    INVALID = "invalid"  # the manifests are invalid; the last good state was applied
-    UNCHANGED = "skipped"  # a change event, but the content is what was applied
+def observer(metrics: Metrics, runs: RunStatus) -> CallObserver:
+    """What each API call's answer updates: the metrics, and the progress of the run."""
 
+    def observe(operation: str, status: int) -> None:
+        metrics.api_call(operation, status)
+        runs.answered(status)
 
-class Reason(StrEnum):
-    START = "start"
-    CHANGE = "change"
-    RESYNC = "resync"
-    RETRY = "retry"
-    CONFIRM = "confirm deletes"
+    return observe
 
 
 class Daemon:
@@ -86,47 +84,44 @@ class Daemon:
         manifests: Path,
         reconciler: Reconciler,
         *,
-        settings: DaemonOptions,
+        options: DaemonOptions,
         overrides: settings_.Overrides,
         metrics: Metrics,
         shutdown: Shutdown,
         notifier: Notifier,
         elector: Elector | None = None,
+        runs: RunStatus | None = None,
     ) -> None:
         self.manifests = manifests
         self.reconciler = reconciler
-        self.settings = settings
+        self.options = options  # how the daemon runs (what its plans mean: plan_settings)
         self.overrides = overrides  # plan-meaning flags, applied over every snapshot's settings
         self.metrics = metrics
         self.shutdown = shutdown
         self.notifier = notifier
         self.elector = elector
+        self.runs = runs or RunStatus()
         self.plan_settings = settings_.resolve(None, overrides)
         self.trigger = Trigger(self.plan_settings.debounce, shutdown)
-        self.watcher = Watcher(manifests, self.trigger, settings.mode)
+        self.watcher = Watcher(manifests, self.trigger, options.mode)
         self._desired: DesiredState | None = None
-        self._loaded: loader.LoadResult | None = None  # the last valid snapshot, for what a change touched
         self._digest = ""
         self._notes: list[Problem] = []
-        self._problems: list[str] = []
         self._watch_ok = True
-        self._last: dict[str, Any] = {}
-        self._last_error = ""
-        self._failures = 0  # failed runs in a row
         self._deletes_first_planned: dict[Key, float] = {}
-        self._running_since: float | None = None
         self._undone = 0
-        self._revision = ""  # of the snapshot the current run read
-        self._applied_revision = ""
-        self._last_success = ""
-        self._resources: dict[Group, dict[Key, dict[str, Any]]] = {}  # by gateway: a change replaces one
+        self._announced = ""  # the revision a "pending" notice was last sent for
+        self._notified: RunRecord | None = None  # the failure last notified, until a success
         self._cache = loader.Cache()  # the last snapshot's files: a change re-validates what it changed
+        self._loaded: loader.LoadResult | None = None  # the last valid snapshot, for what a change touched
+        self._gateways: set[Key] | None = None  # what the current run reads and plans (None: all)
 
     # --- lifecycle --------------------------------------------------------------
 
     def run(self) -> int:
+        """Serve the probes, hold the Lease if asked, reconcile on each trigger until a stop; exit status."""
         probes = {"/healthz": self.healthz, "/readyz": self.readyz, "/status": self.status}
-        server = serve(self.settings.metrics_addr, self.metrics, probes, detail=self.settings.status_detail)
+        server = serve(self.options.metrics_addr, self.metrics, probes, detail=self.options.status_detail)
         host, port = server.server_address[:2]
         self.notifier.start()
         log.info(
@@ -148,9 +143,14 @@ class Daemon:
                 self.elector.release()  # after the last call on the wire: the standby may write now
             self.metrics.leader.set(0)
             server.shutdown()
-        log.info("daemon.stopped", left_undone=self._undone, deletes_held=len(self._deletes_first_planned))
-        lost = self.elector is not None and self.elector.lost
-        return 1 if lost else 0  # lost the Lease: exit, to rejoin as a candidate
+        reason = self.shutdown.reason
+        log.info(
+            "daemon.stopped",
+            reason=reason.value if reason is not None else "",
+            left_undone=self._undone,
+            deletes_held=len(self._deletes_first_planned),
+        )
+        return 1 if reason is StopReason.LEASE_LOST else 0  # exit, to rejoin as a candidate
 
     def _lead(self) -> bool:
         """Wait for the Lease when electing (standing by, idle); False if shutdown came first."""
@@ -162,10 +162,10 @@ class Daemon:
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if self.shutdown.is_set():
             return
-        log.info("daemon.stopping", signal=signal.Signals(signum).name, grace=self.settings.grace)
-        self.shutdown.set()
+        log.info("daemon.stopping", signal=signal.Signals(signum).name, grace=self.options.grace)
+        self.shutdown.set(StopReason.SIGNAL)
         # Whatever is still running when the grace period ends is cut off; exit 0 all the same.
-        timer = threading.Timer(self.settings.grace, os._exit, args=(0,))
+        timer = threading.Timer(self.options.grace, os._exit, args=(0,))
         timer.daemon = True  # a clean stop must not wait for it
         timer.start()
 
@@ -190,12 +190,12 @@ class Daemon:
         now = time.monotonic()
         resync = self.plan_settings.resync_interval
         runs = [(now + resync, Reason.RESYNC)]
-        if self._failures:
-            backoff = min(resync, RETRY_FIRST * 2 ** (self._failures - 1))
+        if self.runs.failures:
+            backoff = min(resync, RETRY_FIRST * 2 ** (self.runs.failures - 1))
             runs.append((now + random.uniform(backoff / 2, backoff), Reason.RETRY))
         if self._deletes_first_planned:
             first = min(self._deletes_first_planned.values())
-            runs.append((first + self.settings.confirm_deletes, Reason.CONFIRM))
+            runs.append((first + self.options.confirm_deletes, Reason.CONFIRM))
         return min(runs)
 
     def _check_watcher(self) -> None:
@@ -211,109 +211,161 @@ class Daemon:
 
     def _reconcile(self, reason: Reason) -> None:
         structlog.contextvars.bind_contextvars(reconcile_id=uuid.uuid4().hex[:12])
-        started = self._running_since = time.monotonic()
+        started = time.monotonic()
+        self.runs.begin()
+        record: RunRecord | None = None
         try:
-            result = self._run(reason)
-        except Stopped:  # shutdown began while it read App Mesh: nothing was written
+            record = self._run(reason)
+        except Stopped:  # cut short by a stop (a signal, a lost or fenced Lease): no verdict
             log.info("reconcile.stopped", reason=reason.value)
-            structlog.contextvars.clear_contextvars()
-            return
         except ApiError as exc:
             log.error("reconcile.failed", reason=reason.value, error=exc.describe(), error_code=exc.code)
-            result, self._last_error = RunResult.FAILURE, exc.describe()
+            record = self._record(RunResult.FAILURE, reason, failure=Failure(exc.describe(), code=exc.code))
         finally:
-            self._running_since = None
-        if result is not RunResult.UNCHANGED:
-            self._record(result, reason, time.monotonic() - started)
+            self.runs.end(record)
+        if record is not None:
+            self._count(record, time.monotonic() - started)
+            self._notify(record)
         structlog.contextvars.clear_contextvars()
 
-    def _notify(self, result: RunResult, counts: Mapping[str, int], failing: list[str]) -> None:
-        reconcile_id = str(structlog.contextvars.get_contextvars().get("reconcile_id", ""))
-        self.notifier.notice(RunNotice(self._revision, result.value, counts, failing, reconcile_id))
-
-    def _record(self, result: RunResult, reason: Reason, seconds: float) -> None:
-        self._last = {"result": result.value, "reason": reason.value, "at": time.time()}
-        self.metrics.reconciles.labels(result.value).inc()
-        self.metrics.duration.observe(seconds)
-        for each in RunResult:
-            self.metrics.last_result.labels(each.value).set(1 if each is result else 0)
-        if result is RunResult.SUCCESS:
-            self._failures, self._last_error = 0, ""
-            self.metrics.last_success.set_to_current_time()
-            self._applied_revision = self._revision
-            self._last_success = datetime.datetime.now(datetime.UTC).isoformat()
-            self.metrics.applied_revision.info({"revision": self._revision})
-        elif result is RunResult.FAILURE:
-            self._failures += 1
-
-    def _run(self, reason: Reason) -> RunResult:
+    def _run(self, reason: Reason) -> RunRecord | None:
+        """Read the snapshot, plan, apply, judge; None when a change event changed nothing."""
         loaded = self._load()
-        unchanged = loaded is not None and loaded.digest == self._digest
-        if loaded is not None and unchanged and reason is Reason.CHANGE:
+        if loaded is not None and loaded.digest == self._digest and reason is Reason.CHANGE:
             log.info("reconcile.skipped", reason="manifest content unchanged")
-            return RunResult.UNCHANGED
+            return None
         before, before_settings = self._loaded, self.plan_settings
+        drift = loaded is None or loaded.digest == self._digest  # writes now put back drift
         if loaded is not None:
-            self._desired, self._digest, self._loaded = loaded.state, loaded.digest, loaded
-            self._notes = warnings(loaded.problems)
-            self.plan_settings = settings_.resolve(loaded.settings, self.overrides)
-            self.trigger.debounce = self.plan_settings.debounce
+            self._adopt(loaded)
+        problems = tuple(self.runs.problems[:20])
         if self._desired is None:
-            self._last_error = "the manifests have never been valid"
-            self._notify(RunResult.INVALID, {}, self._problems[:20])
-            return RunResult.INVALID
+            never = Failure("the manifests have never been valid", problems)
+            return self._record(RunResult.INVALID, reason, failure=never)
         # With invalid manifests the last good state is still applied, but the run counts as invalid.
-        done = RunResult.SUCCESS if loaded is not None else RunResult.INVALID
+        invalid = None if loaded is not None else Failure("the manifests are invalid", problems)
+        plan = self._plan(reason, self._desired, before, before_settings)
+        return self._converge(reason, plan, invalid, drift)
+
+    def _converge(self, reason: Reason, plan: Plan, invalid: Failure | None, drift: bool) -> RunRecord:
+        """Apply the plan unless it is blocked, empty or suspended; the record says how it went."""
+        done = RunResult.SUCCESS if invalid is None else RunResult.INVALID
+        if plan.blocked:
+            log.error("reconcile.blocked", reason="the plan has errors; nothing applied")
+            found = [str(p) for p in errors(plan.findings)]
+            blocked = Failure(f"the plan has errors: {'; '.join(found)[:2000]}", tuple(found[:20]))
+            return self._record(RunResult.FAILURE, reason, plan, blocked)
+        if not plan.has_changes:
+            return self._record(done, reason, plan, invalid)
+        if self.plan_settings.suspend:  # planned, not applied: never reported as applied
+            log.warning("reconcile.suspended", **plan.counts())
+            return self._record(RunResult.SUSPENDED if invalid is None else done, reason, plan, invalid)
+        report = self._apply(plan, drift)
+        failure = self._judge(report)
+        if failure is not None:
+            return self._record(RunResult.FAILURE, reason, plan, failure, changed=True)
+        return self._record(done, reason, plan, invalid, changed=True)
+
+    def _adopt(self, loaded: loader.LoadResult) -> None:
+        """A valid snapshot becomes the desired state, with the settings it declares."""
+        self._desired, self._digest, self._loaded = loaded.state, loaded.digest, loaded
+        self._notes = warnings(loaded.problems)
+        self.plan_settings = settings_.resolve(loaded.settings, self.overrides)
+        self.trigger.debounce = self.plan_settings.debounce
+
+    def _plan(
+        self,
+        reason: Reason,
+        desired: DesiredState,
+        before: loader.LoadResult | None,
+        before_settings: settings_.Settings,
+    ) -> Plan:
         gateways = self._touched(reason, before, before_settings)
-        plan = self.reconciler.plan(self._desired, self.plan_settings, self._notes, gateways)
+        plan = self.reconciler.plan(desired, self.plan_settings, self._notes, gateways)
         plan = self._held(plan, gateways)
+        self._gateways = gateways
         for step in plan.steps:
             for action in step.actions:
                 self.metrics.actions.labels(action.value).inc()
         for finding in plan.findings:
             log.warning("plan.finding", finding=str(finding))
+        self.runs.suspended = self.plan_settings.suspend
         self.metrics.suspended.set(1 if self.plan_settings.suspend else 0)
-        self._track(plan, None, gateways)
-        if plan.blocked:
-            log.error("reconcile.blocked", reason="the plan has errors; nothing applied")
-            found = [str(p) for p in errors(plan.findings)]
-            return self._failed(f"the plan has errors: {'; '.join(found)[:2000]}", plan, found[:20])
-        read = "all" if gateways is None else len(gateways)
-        log.info("reconcile.planned", reason=reason.value, gateways=read, **plan.counts())
-        if not plan.has_changes:
-            if done is RunResult.INVALID:
-                self._notify(done, plan.counts(), self._problems[:20])
-            return done
-        if self.plan_settings.suspend:
-            log.warning("reconcile.suspended", **plan.counts())
-            return done
-        if self._revision != self._applied_revision:
-            self.notifier.notice(RunNotice(self._revision, "", plan.counts(), [], "", pending=True))
+        self._track(plan, None, self._gateways)
+        if not plan.blocked:
+            read = "all" if self._gateways is None else len(self._gateways)
+            log.info("reconcile.planned", reason=reason.value, gateways=read, **plan.counts())
+        return plan
+
+    def _apply(self, plan: Plan, drift: bool) -> Report:
+        revision = self.runs.attempted_revision
+        if revision not in (self.runs.applied_revision, self._announced):
+            self._announced = revision
+            self.notifier.notice(RunNotice(revision, None, plan.counts(), [], ""))
         report = self.reconciler.apply(plan)
-        self._track(plan, report, gateways)
+        self._track(plan, report, self._gateways)
         self._undone = report.count(Status.SKIPPED) if self.shutdown.is_set() else 0
-        if unchanged or loaded is None:
+        if drift:
             self.metrics.drift.inc(report.count(Status.DONE))
         log.info("reconcile.applied", ok=report.ok, outcomes=len(report.outcomes))
+        self.shutdown.check()  # cut short by a stop: no verdict on the revision, and no notice
+        return report
+
+    def _judge(self, report: Report) -> Failure | None:
+        """Why an apply failed: a step that failed, or a resource App Mesh reports as not ACTIVE."""
         if not report.ok:
             failed = [o for o in report.outcomes if o.status is Status.FAILED]
             error = "; ".join(f"{o.key}: {o.message}" for o in failed[:20]) or "steps were skipped"
-            return self._failed(error, plan, [o.key.address for o in failed])
-        unhealthy = [o for o in report.outcomes if o.state not in ("", ACTIVE, DELETED)]
-        if unhealthy:  # App Mesh took the write but reports the resource not ACTIVE
-            log.warning("apply.unhealthy", resources={o.key.address: o.state for o in unhealthy})
-            listed = ", ".join(f"{o.key} ({o.state})" for o in unhealthy)
-            return self._failed(
-                f"not ACTIVE after the apply: {listed}", plan, [o.key.address for o in unhealthy]
-            )
-        self._notify(done, plan.counts(), [])
-        return done
+            return Failure(error, tuple(o.key.address for o in failed))
+        unhealthy = [o for o in report.outcomes if o.state not in HEALTHY]
+        if not unhealthy:
+            return None
+        log.warning("apply.unhealthy", resources={o.key.address: str(o.state) for o in unhealthy})
+        listed = ", ".join(f"{o.key} ({o.state})" for o in unhealthy)
+        return Failure(f"not ACTIVE after the apply: {listed}", tuple(o.key.address for o in unhealthy))
 
-    def _failed(self, error: str, plan: Plan, failing: list[str]) -> RunResult:
-        """A failed run: the reason readiness gives, and the notice that says so."""
-        self._last_error = error
-        self._notify(RunResult.FAILURE, plan.counts(), failing)
-        return RunResult.FAILURE
+    def _record(
+        self,
+        result: RunResult,
+        reason: Reason,
+        plan: Plan | None = None,
+        failure: Failure | None = None,
+        *,
+        changed: bool = False,
+    ) -> RunRecord:
+        counts = plan.counts() if plan is not None else {}
+        revision = self.runs.attempted_revision
+        return RunRecord(result, reason, revision, time.time(), counts, failure, changed)
+
+    def _count(self, record: RunRecord, seconds: float) -> None:
+        result = record.result
+        self.metrics.reconciles.labels(result.value).inc()
+        self.metrics.duration.observe(seconds)
+        for each in RunResult:
+            self.metrics.last_result.labels(each.value).set(1 if each is result else 0)
+        if result is RunResult.SUCCESS:
+            self.metrics.last_success.set(record.finished)
+            self.metrics.applied_revision.info({"revision": record.revision})
+
+    def _notify(self, record: RunRecord) -> None:
+        """A notice for each run that changed something, and for each distinct failure once."""
+        if record.failure is None:
+            self._notified = None  # a failure after a success is news again
+            if not (record.result is RunResult.SUCCESS and record.changed):
+                return
+        elif self._told(record):
+            return  # a retry of the failure already told
+        else:
+            self._notified = record
+        reconcile_id = str(structlog.contextvars.get_contextvars().get("reconcile_id", ""))
+        failing = list(record.failure.failing) if record.failure is not None else []
+        self.notifier.notice(RunNotice(record.revision, record.result, record.counts, failing, reconcile_id))
+
+    def _told(self, record: RunRecord) -> bool:
+        last = self._notified
+        if last is None or (last.result, last.revision) != (record.result, record.revision):
+            return False
+        return record.failure is not None and record.failure.same_as(last.failure)
 
     def _touched(
         self, reason: Reason, before: loader.LoadResult | None, before_settings: settings_.Settings
@@ -326,7 +378,7 @@ class Daemon:
         of held deletes, and a change of the settings, which can change any plan.
         """
         now = self._loaded
-        if reason is not Reason.CHANGE or before is None or now is None or self._failures:
+        if reason is not Reason.CHANGE or before is None or now is None or self.runs.failures:
             return None
         if before_settings != self.plan_settings:
             return None
@@ -342,7 +394,7 @@ class Daemon:
         waiting = {
             key
             for key, first in self._deletes_first_planned.items()
-            if now - first < self.settings.confirm_deletes
+            if now - first < self.options.confirm_deletes
         }
         # A gateway waits as long as any of its routes does: it cannot go before them.
         waiting |= {k.parent for k in waiting if k.kind == ROUTE and k.parent in planned}
@@ -350,7 +402,7 @@ class Daemon:
             log.info(
                 "reconcile.deletes_held",
                 resources=sorted(k.address for k in waiting),
-                confirm_after=self.settings.confirm_deletes,
+                confirm_after=self.options.confirm_deletes,
             )
         return hold_deletes(plan, waiting) if waiting else plan
 
@@ -359,25 +411,27 @@ class Daemon:
         for attempt in (1, 2):
             root, revision = snapshot_of(self.manifests)
             try:
-                result = loader.load(root, cache=self._cache)
-                self._revision = revision or f"sha256:{result.digest[:12]}"
-                structlog.contextvars.bind_contextvars(revision=self._revision)
+                result = loader.load(root, cache=self._cache, shutdown=self.shutdown)
+                self.runs.read(revision or f"sha256:{result.digest[:12]}")
+                structlog.contextvars.bind_contextvars(revision=self.runs.attempted_revision)
                 break
+            except Stopped:
+                raise
             except loader.SnapshotChanged as exc:
                 log.info("manifests.changing", detail=str(exc), attempt=attempt)
                 self.shutdown.wait(self.plan_settings.debounce)
             except Exception as exc:  # a loader bug must not kill the daemon
                 log.exception("manifests.unreadable", error=repr(exc))
-                self._problems = [f"the manifests could not be read: {exc!r}"]
+                self.runs.problems = [f"the manifests could not be read: {exc!r}"]
                 return None
         else:
-            self._problems = ["the manifests kept changing while being read"]
+            self.runs.problems = ["the manifests kept changing while being read"]
             return None
-        self._problems = [str(p) for p in errors(result.problems)]
-        self.metrics.manifest_errors.set(len(self._problems))
+        self.runs.problems = [str(p) for p in errors(result.problems)]
+        self.metrics.manifest_errors.set(len(self.runs.problems))
         if result.ok:
             return result
-        log.error("manifests.invalid", errors=self._problems, keeping="last good state")
+        log.error("manifests.invalid", errors=self.runs.problems, keeping="last good state")
         return None
 
     # --- probes ----------------------------------------------------------------------
@@ -386,62 +440,37 @@ class Daemon:
         return self.elector is None or self.elector.leading
 
     def healthz(self) -> tuple[bool, dict[str, Any]]:
+        """Alive: the watcher works, the Lease is renewed, and a run in progress makes progress."""
         lease_ok, lease = self.elector.healthy() if self.elector is not None else (True, {})
         if not self._leading():
             return lease_ok, lease  # a standby is healthy while its attempts go on
-        running = self._running_since
-        stuck = running is not None and time.monotonic() - running > self.settings.stuck_after
+        progressing, stuck = self.runs.liveness(self.options.stuck_after)
         detail: dict[str, Any] = {
             "watcher": "alive" if self._watch_ok else "dead and could not be restarted",
             "watcher_restarts": self.watcher.restarts,
+            **stuck,
         }
-        if stuck:
-            detail["stuck"] = f"one run has lasted over {self.settings.stuck_after:g} s"
         if lease:
             detail["lease"] = lease
-        return self._watch_ok and not stuck and lease_ok, detail
+        return self._watch_ok and progressing and lease_ok, detail
 
     def status(self) -> tuple[bool, dict[str, Any]]:
-        """What was applied, what was tried, and each resource as App Mesh last reported it."""
-        return True, {
-            "lastAppliedRevision": self._applied_revision,
-            "lastAttemptedRevision": self._revision,
-            "lastResult": self._last.get("result", ""),
-            "lastSuccessTime": self._last_success,
-            "lastError": self._last_error,
-            "suspended": self.plan_settings.suspend,
-            "leader": self._leading(),
-            "resources": [e for _, e in sorted(self._entries(), key=lambda ke: ke[0].rank())],
-        }
+        return True, self.runs.as_json(self._leading())
 
     def readyz(self) -> tuple[bool, dict[str, Any]]:
         if not self._leading():  # a standby is ready to take over: a rollout may go on
             return True, {"role": "standby"}
-        if self._problems:
-            return False, {
-                "reason": "the manifests are invalid; the last good state stays applied",
-                "errors": self._problems[:50],
-                "last": self._last,
-            }
-        detail = {"error": self._last_error, "last": self._last}
-        if not self._last_success:
-            return False, {"reason": "no reconcile has succeeded yet", **detail}
-        if self._last.get("result") == RunResult.FAILURE.value:
-            return False, {"reason": "the last reconcile failed", **detail}
-        return True, {"last": self._last}
+        return self.runs.readiness(self.stall_after)
+
+    @property
+    def stall_after(self) -> float:
+        """Seconds without an answer after which a run is hung: the longest a working call
+        path is silent (timeouts, backoff, rate limit), plus the debounce."""
+        return self.reconciler.mesh.longest_silence + self.plan_settings.debounce
 
     def _track(self, plan: Plan, report: Report | None, gateways: set[Key] | None) -> None:
         """What /status lists: a partial plan replaces the entries of the gateways it planned."""
-        if gateways is None:
-            self._resources = {}
-        elif report is None:
-            for gateway in gateways:
-                self._resources.pop(gateway.group, None)
-        for key, entry in _resources(plan, report).items():
-            self._resources.setdefault(key.group, {})[key] = entry
-
-    def _entries(self) -> list[tuple[Key, dict[str, Any]]]:
-        return [item for group in self._resources.values() for item in group.items()]
+        self.runs.track(_resources(plan, report), gateways, planned=report is None)
 
 
 def _resources(plan: Plan, report: Report | None) -> dict[Key, dict[str, Any]]:
@@ -450,7 +479,7 @@ def _resources(plan: Plan, report: Report | None) -> dict[Key, dict[str, Any]]:
     out = {}
     for step in plan.steps:
         outcome = outcomes.get(step.key)
-        if step.skipped:
+        if step.left_alone:
             action = "skipped"
         elif outcome is not None:
             action = f"{outcome.action.value} {outcome.status.value}"
@@ -458,10 +487,7 @@ def _resources(plan: Plan, report: Report | None) -> dict[Key, dict[str, Any]]:
             action = step.summary_action.value if report is None else Action.NOOP.value
         state = outcome.state if outcome is not None and outcome.state else step.live_state
         address = step.key.address
-        out[step.key] = {
-            "identity": step.key.as_dict(),
-            "address": address,
-            "lastAction": action,
-            "status": state,
-        }
+        status = state.value if state is not None else ""
+        entry = {"identity": step.key.as_dict(), "address": address, "lastAction": action, "status": status}
+        out[step.key] = entry
     return out

@@ -2,6 +2,11 @@
 
 Names and labels are part of the README's contract; change them only on purpose.
 
+The probe server is a good citizen of the pod: what goes wrong with a client (a
+disconnect mid-answer, a connection left idle) is a structlog event, never a stdlib
+traceback on stderr; an idle connection is closed after ``IDLE_TIMEOUT``; and the
+listen backlog takes a burst of probes and scrapes without refusing any.
+
 Whoever can reach the port reads the probes, so by default they say what state the
 daemon is in, not why: error texts (an API error names the account and the role
 session; a manifest error quotes the manifests) and mesh owners' account IDs are
@@ -11,11 +16,13 @@ withheld, and stay in the logs; ``--status-detail`` shows them.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import structlog
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -26,6 +33,11 @@ from prometheus_client import (
     generate_latest,
 )
 
+log = structlog.get_logger("reconciler.probes")
+
+IDLE_TIMEOUT = 5.0  # seconds a connection may wait for its request or a client may take to read
+BACKLOG = 128  # connections waiting to be accepted (the socket module's default is 5)
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -33,7 +45,7 @@ class Metrics:
         r = self.registry
         self.reconciles = Counter(
             "reconciler_reconciles",
-            "Reconcile runs by result (success, failure, invalid).",
+            "Reconcile runs by result (success, failure, invalid, suspended).",
             ["result"],
             registry=r,
         )
@@ -74,7 +86,8 @@ class Metrics:
         )
         self.last_result = Gauge(
             "reconciler_last_run_result",
-            "1 for the result of the last finished run (success, failure, invalid), 0 for the others.",
+            "1 for the result of the last finished run (success, failure, invalid, suspended), "
+            "0 for the others.",
             ["result"],
             registry=r,
         )
@@ -143,7 +156,10 @@ def serve(
     host, _, port = address.rpartition(":")
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = IDLE_TIMEOUT
+
         def do_GET(self) -> None:
+            """``/metrics``, or a probe's JSON (its details withheld unless ``--status-detail``); else 404."""
             path = self.path.split("?")[0]
             if path == "/metrics":
                 self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
@@ -164,10 +180,22 @@ def serve(
         def log_message(self, *_: Any) -> None:  # probes every few seconds are not news
             return
 
+        def log_error(self, format: str, *args: Any) -> None:
+            log.debug("probes.client_error", detail=format % args)
+
     try:
-        server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
+        server = _Server((host or "0.0.0.0", int(port)), Handler)
     except OSError as exc:  # in use, not an address of this host, not allowed
         raise AddressUnavailable(f"--metrics-addr {address}: {exc.strerror or exc}") from None
-    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = BACKLOG
+
+    def handle_error(self, _request: Any, _client_address: Any) -> None:
+        """A client that went away mid-answer: an event, not a traceback on stderr."""
+        error = sys.exc_info()[1]
+        log.debug("probes.client_error", error=type(error).__name__, detail=str(error)[:200])

@@ -28,6 +28,7 @@ import structlog
 
 from ..shutdown import Shutdown
 from .options import DEFAULT_GITHUB_API, DEFAULT_STATUS_CONTEXT
+from .status import RunResult
 
 log = structlog.get_logger("reconciler.notify")
 
@@ -43,16 +44,19 @@ class RunNotice:
     """What a run did, as a notification says it."""
 
     revision: str
-    result: str  # success, failure, invalid
+    result: RunResult | None  # None: sent before applying a new revision (GitHub: "pending")
     counts: Mapping[str, int]
     failing: list[str]
     reconcile_id: str
-    pending: bool = False  # sent before applying a new revision (GitHub: "pending")
+
+    @property
+    def pending(self) -> bool:
+        return self.result is None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "revision": self.revision,
-            "result": self.result,
+            "result": self.result.value if self.result is not None else "",
             "counts": dict(self.counts),
             "failing": self.failing,
             "reconcileId": self.reconcile_id,
@@ -160,7 +164,11 @@ class Notifier:
             out.append(_Message("webhook", self.webhook, notice.as_json(), headers))
         github = self.github
         if github is not None and _COMMIT.fullmatch(notice.revision):
-            state = "pending" if notice.pending else ("success" if notice.result == "success" else "failure")
+            state = (
+                "pending"
+                if notice.pending
+                else ("success" if notice.result is RunResult.SUCCESS else "failure")
+            )
             description = _describe(notice)
             url = f"{github.api_url.rstrip('/')}/repos/{github.repository}/statuses/{notice.revision}"
             headers = {

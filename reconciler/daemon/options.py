@@ -22,7 +22,7 @@ class DaemonOptions:
     metrics_addr: str = "0.0.0.0:8080"
     grace: float = 25.0
     confirm_deletes: float = 5.0
-    stuck_after: float = 900.0  # /healthz fails when one run has lasted longer
+    stuck_after: float = 900.0  # /healthz fails after this long without an answer from App Mesh
     status_detail: bool = False  # the probes show errors and mesh owners (else: the logs only)
 
 

@@ -121,6 +121,7 @@ class Watcher:
         self._aim: tuple[Path, list[Path]] | None = None
 
     def start(self) -> None:
+        """Watch the real tree and each directory holding a symlink on the way to it (a git-sync swap)."""
         observer = PollingObserver(timeout=self.poll_interval) if self.mode == "poll" else Observer()
         handler = _Handler(self.trigger)
         tree, parents = watched_directories(self.root)

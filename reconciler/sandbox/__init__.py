@@ -1,5 +1,7 @@
-"""A local App Mesh for demos, tests and benchmarks: moto's server plus a realism layer."""
+"""A local App Mesh for demos, tests and benchmarks: moto's server, the realism layer, its control API."""
 
-from .server import Realism, Sandbox, is_write
+from .control import Control, ControlRefused
+from .realism import Realism, is_write
+from .server import Sandbox
 
-__all__ = ["Realism", "Sandbox", "is_write"]
+__all__ = ["Control", "ControlRefused", "Realism", "Sandbox", "is_write"]

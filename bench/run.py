@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -704,7 +705,7 @@ def _edit(box: SandboxProcess, path: Path) -> float:
     temporary.write_text(text)
     started = time.time()
     os.replace(temporary, path)
-    first = _wait(lambda: next((t for t in box.control("stats")["writes_at"] if t >= started), None))
+    first = _wait(lambda: next((t for t in box.control.stats()["writes_at"] if t >= started), None))
     time.sleep(DEBOUNCE + 0.5)  # the run is over: the next edit starts from an idle daemon
     return float(first - started - DEBOUNCE)
 

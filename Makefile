@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/reconcile sandbox -f manifests/ --no-serve
+	@echo
+	@echo "reconcile is installed in $(BIN)/. Put it on PATH for the README's commands:"
+	@echo "  . $(BIN)/activate"
 
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests bench

@@ -10,14 +10,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
+import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from . import loader, model, render
 from . import settings as settings_
@@ -29,6 +33,7 @@ from .flags import (
     detailed_exitcode_option,
     log_options,
     manifests_option,
+    output_dir_option,
     output_option,
     plan_meaning_options,
     watch_timing_options,
@@ -36,13 +41,15 @@ from .flags import (
 from .options import AwsOptions, Connection, LogOptions
 from .plan import Plan, make_plan, owned_tags
 from .problems import Problem, Severity, errors, warnings
-from .resources import Key, Live, Scope
+from .resources import DesiredState, Key, Live, Scope
 from .settings import Overrides
 from .shutdown import Shutdown
 from .yamlload import Refused
 
 if TYPE_CHECKING:
-    from .adapter import AppMesh
+    from rich.progress import Progress
+
+    from .adapter import AppMesh, CallObserver
     from .convert.gatewayapi import Conversion, ConversionMap
     from .convert.targets import Profile
     from .engine import Reconciler
@@ -148,6 +155,7 @@ def main(
     Without a command: plan, then apply once (or only print the plan with --dry-run).
     """
     if ctx.invoked_subcommand is not None:
+        _hand_down(ctx, ctx.invoked_subcommand)
         return
     if watch and dry_run:
         raise click.UsageError("--watch applies changes; use --dry-run without --watch")
@@ -167,17 +175,48 @@ def main(
             )
         )
     from .daemon import app
+    from .daemon.metrics import AddressUnavailable
 
     try:
         sys.exit(app.run(manifests, overrides, aws=aws, options=daemon, lease=lease, notify=notify))
     except ApiError as exc:
         sys.exit(_api_error(exc))
+    except AddressUnavailable as exc:
+        click.echo(click.style(f"error: {exc}", fg="red"), err=True)
+        sys.exit(EXIT_ERROR)
 
 
-def _connect(aws: AwsOptions, shutdown: Shutdown) -> AppMesh:
+HANDED_DOWN = ("manifests", "output")  # before a command, these mean what they mean after it
+
+
+def _hand_down(ctx: click.Context, name: str) -> None:
+    """Options given before a command: passed to it when it has them, else refused (never ignored).
+
+    ``reconcile -f DIR validate`` validates DIR; ``reconcile --dry-run validate`` is an error
+    naming the option, rather than a run that silently did something else.
+    """
+    command = ctx.command.get_command(ctx, name) if isinstance(ctx.command, click.Group) else None
+    own = {param.name for param in command.params} if command is not None else set()
+    given = [
+        param
+        for param in ctx.command.params
+        if param.name and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
+    ]
+    refused = [p.opts[0] for p in given if p.name not in HANDED_DOWN or p.name not in own]
+    if refused:
+        raise click.UsageError(
+            f"{', '.join(refused)} given before '{name}', which does not take it there; "
+            f"put options after the command: reconcile {name} [OPTIONS]"
+        )
+    ctx.default_map = {name: {str(p.name): ctx.params[str(p.name)] for p in given}}
+
+
+def _connect(aws: AwsOptions, shutdown: Shutdown, observe: CallObserver | None = None) -> AppMesh:
     from .adapter import AppMesh
 
-    return AppMesh.connect(aws.connection, limits=aws.limits, retry=aws.retry, shutdown=shutdown)
+    return AppMesh.connect(
+        aws.connection, limits=aws.limits, retry=aws.retry, shutdown=shutdown, observe=observe
+    )
 
 
 def _reconcile_once(
@@ -204,9 +243,10 @@ def _reconcile_once(
     base_settings = _tree_settings(base) if base is not None else None
     try:
         shutdown = Shutdown()  # a one-shot run stops on Ctrl-C by KeyboardInterrupt
-        reconciler = Reconciler(_connect(aws, shutdown), shutdown)
+        calls = CallCounter()
+        reconciler = Reconciler(_connect(aws, shutdown, observe=calls), shutdown)
         settings = settings_.resolve(result.settings, overrides)
-        plan = reconciler.plan(result.state, settings, warnings(result.problems))
+        plan = plan_with_progress(reconciler, calls, result.state, settings, warnings(result.problems))
         if base_settings is not None:
             plan.settings_changes = settings_.differences(base_settings, settings_.resolve(result.settings))
         if dry_run or plan.blocked or not plan.has_changes or settings.suspend:
@@ -240,9 +280,9 @@ def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, overri
     will once merged, and a change to them is shown in the plan.
     """
     loaded = {}
-    reuse: loader.Reuse = {}  # a file byte-identical in both trees is parsed and validated once
+    cache = loader.Cache()  # a file byte-identical in both trees is parsed and validated once
     for name, tree in (("BASE", base), ("HEAD", head)):
-        loaded[name] = loader.load(tree, reuse=reuse)
+        loaded[name] = loader.load(tree, cache=cache)
         if not loaded[name].ok:
             click.echo(f"{name} ({tree}) has invalid manifests:", err=True)
             _echo_problems(loaded[name].problems)
@@ -263,9 +303,7 @@ def diff(*, base: Path, head: Path, output: str, detailed_exitcode: bool, overri
 @click.option("--mesh", required=True, help="Mesh to export.")
 @click.option("--mesh-owner", default="", help="Account that owns a shared mesh (12 digits).")
 @click.option("--virtual-gateway", "gateway", default="", help="Export only this gateway and its routes.")
-@click.option(
-    "-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Directory to write."
-)
+@output_dir_option
 @click.option("--force", is_flag=True, help="Replace files that already exist (never through a link).")
 @manifests_option
 @aws_options
@@ -327,9 +365,7 @@ def _read_mesh(scope: Scope, manifests: Path, aws: AwsOptions) -> tuple[dict[Key
 
 @main.command()
 @click.option("--to", "target", type=click.Choice(["gateway-api"]), required=True, help="What to convert to.")
-@click.option(
-    "-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Directory to write."
-)
+@output_dir_option
 @click.option("--gateway-class", required=True, help="gatewayClassName of every Gateway written.")
 @click.option(
     "--namespace",
@@ -546,14 +582,53 @@ def _render(plan: Plan, output: str) -> str:
 
 def apply_with_progress(reconciler: Reconciler, plan: Plan) -> Report:
     """Apply, with a progress bar on a terminal (rich), silently otherwise."""
-    from rich.progress import Progress
-
     total = sum(1 for s in plan.steps if s.actions)
     if not sys.stderr.isatty() or total < 2:
         return reconciler.apply(plan)
-    with Progress(transient=True) as progress:
+    with _progress_bar() as progress:
         task = progress.add_task("Applying", total=total)
         return reconciler.apply(plan, lambda _: progress.advance(task))
+
+
+class CallCounter:
+    """Counts the API calls answered (an ``AppMesh`` observer), for calls per second."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, _operation: str, _status: int) -> None:
+        self.calls += 1
+
+
+def plan_with_progress(
+    reconciler: Reconciler,
+    calls: CallCounter,
+    desired: DesiredState,
+    settings: settings_.Settings,
+    notes: list[Problem],
+) -> Plan:
+    """Read live state and plan, showing resources read of the total and calls per second on a terminal."""
+    if not sys.stderr.isatty():
+        return reconciler.plan(desired, settings, notes)
+    with _progress_bar("{task.fields[rate]}") as progress:
+        task = progress.add_task("Reading App Mesh", total=None, rate="")
+        started = time.monotonic()
+
+        def read(done: int, total: int) -> None:
+            rate = calls.calls / max(time.monotonic() - started, 1e-3)
+            progress.update(task, completed=done, total=total, rate=f"{rate:.0f} calls/s")
+
+        return reconciler.plan(desired, settings, notes, on_progress=read)
+
+
+def _progress_bar(*extra: str) -> Progress:
+    """rich's bar on stderr, gone when done: the plan and the report are what stays."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    columns += [TextColumn(text) for text in extra]
+    return Progress(*columns, console=Console(stderr=True), transient=True)
 
 
 @main.command()
@@ -612,12 +687,22 @@ def sandbox(manifests: Path, port: int, realistic: bool, serve: bool, demo: bool
         if serve or not demo:
             click.echo(
                 "\nThe sandbox keeps running; in another shell:\n"
-                f"  AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox reconcile --dry-run "
-                f"--region {SANDBOX_REGION} --endpoint-url {box.endpoint} -f {manifests}\n"
+                f"  AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox {_own_command()} --dry-run "
+                f"--region {SANDBOX_REGION} --endpoint-url {box.endpoint} "
+                f"-f {shlex.quote(os.path.abspath(manifests))}\n"
                 "Press Ctrl-C to stop it."
             )
             _wait_for_interrupt()
     sys.exit(EXIT_OK if converged else EXIT_ERROR)
+
+
+def _own_command() -> str:
+    """How another shell runs this program: ``reconcile`` when PATH finds this one, else its path."""
+    here = os.path.realpath(sys.argv[0])
+    found = shutil.which("reconcile")
+    if os.path.basename(here) != "reconcile" or (found and os.path.realpath(found) == here):
+        return "reconcile"
+    return shlex.quote(here)
 
 
 def _sandbox_demo(endpoint: str, manifests: Path) -> bool:

@@ -80,6 +80,41 @@ def _param_names(options: tuple[Callable[[Any], Any], ...]) -> list[str]:
     return [str(param.name) for param in getattr(probe, "__click_params__", [])]
 
 
+def _output_dir(*, output_dir: Path | None, legacy_output_dir: Path | None) -> Path:
+    """``-d/--output-dir``; ``-o DIR`` is still accepted here, with a warning, for old scripts."""
+    if output_dir is not None and legacy_output_dir is not None:
+        raise click.UsageError("give the directory once: -d/--output-dir (-o DIR is its old spelling)")
+    if legacy_output_dir is not None:
+        click.echo(
+            "warning: -o DIR is deprecated for the output directory; use -d/--output-dir "
+            "(-o is the output format in every other command)",
+            err=True,
+        )
+        return legacy_output_dir
+    if output_dir is None:
+        raise click.UsageError("Missing option '-d' / '--output-dir'.")
+    return output_dir
+
+
+output_dir_option = option_group(
+    "output_dir",
+    _output_dir,
+    click.option(
+        "-d", "--output-dir", type=click.Path(path_type=Path), help="Directory to write (required)."
+    ),
+    click.option("-o", "legacy_output_dir", type=click.Path(path_type=Path), hidden=True),
+)
+"""export's and convert's directory: ``-o`` is the output format everywhere else."""
+
+
+def parse_address(_: Any, __: Any, value: str) -> str:
+    """HOST:PORT (HOST may be empty, or [IPv6]): refused here rather than as a traceback at bind time."""
+    host, colon, port = value.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535 or any(c.isspace() for c in host):
+        raise click.BadParameter(f"{value!r}: expected HOST:PORT, e.g. 0.0.0.0:8080 or 127.0.0.1:0")
+    return value
+
+
 def output_option(*choices: str) -> Callable[[F], F]:
     return click.option(
         "--output", "-o", "output", type=click.Choice(choices), default=choices[0], show_default=True

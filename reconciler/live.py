@@ -3,20 +3,58 @@
 A steady-state resync costs the List calls and nothing more: a Describe answer is
 cached under its ARN, version and lastUpdatedAt, so it is asked for again only
 when the resource changed (or was recreated). Tags are read only for resources a
-decision needs them for, and cached the same way.
+decision needs them for, and cached the same way. A daemon's change run reads only
+the gateways the change touches (``read_gateways``): one Describe and one List each.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+
+import structlog
 
 from .adapter import AppMesh, Summary
 from .errors import NotFound
 from .resources import GATEWAY, ROUTE, Key, Live, Scope
 from .threads import parallel_map
 
+log = structlog.get_logger("reconciler.live")
+
 _Stamp = tuple[int, str]
+Progress = Callable[[int, int], None]  # resources read so far, of how many
+PROGRESS_EVERY = 10.0  # seconds between progress events in the log
+
+
+class _Tally:
+    """Resources read of the total: told to the caller each time, logged every few seconds.
+
+    A cold start reads every resource (a Describe and, for tags, a second call each):
+    minutes for a big tree at the default read rate, and the log says how far it got.
+    """
+
+    def __init__(self, total: int, on_progress: Progress | None) -> None:
+        self.total = total
+        self.read = 0
+        self._on_progress = on_progress
+        self._lock = threading.Lock()
+        self._started = self._logged = time.monotonic()
+
+    def one(self, live: Live | None) -> Live | None:
+        with self._lock:
+            self.read += 1
+            read, now = self.read, time.monotonic()
+            due = now - self._logged >= PROGRESS_EVERY
+            if due:
+                self._logged = now
+        if self._on_progress is not None:
+            self._on_progress(read, self.total)
+        if due:
+            rate = read / (now - self._started)
+            log.info("live.progress", read=read, total=self.total, per_second=round(rate, 1))
+        return live
 
 
 class LiveReader:
@@ -31,17 +69,33 @@ class LiveReader:
         scopes: Iterable[Scope],
         want_tags: Callable[[Key], bool],
         on_vanished: Callable[[Key], None] | None = None,
+        on_progress: Progress | None = None,
     ) -> dict[Key, Live]:
         """Live state of every gateway and route in ``scopes``.
 
         A resource listed but gone by the time it is described is left out (it no longer
         exists); ``on_vanished`` hears of each, for callers that must say so.
+        ``on_progress`` hears of each resource read, with the total listed.
         """
         summaries = [s for scope in sorted(scopes) for s in self._list_scope(scope)]
-        found = parallel_map(lambda s: self._resolve(s, want_tags(s.key)), summaries, self.mesh.workers)
+        tally = _Tally(len(summaries), on_progress)
+        found = parallel_map(
+            lambda s: tally.one(self._resolve(s, want_tags(s.key))), summaries, self.mesh.workers
+        )
         for summary, live in zip(summaries, found, strict=True):
             if live is None and on_vanished is not None:
                 on_vanished(summary.key)
+        return {live.key: live for live in found if live is not None}
+
+    def read_gateways(self, gateways: Iterable[Key], want_tags: Callable[[Key], bool]) -> dict[Key, Live]:
+        """Live state of these gateways and their routes alone: what a change to them needs.
+
+        The gateway is described directly (one call, however many gateways its mesh
+        holds), its routes listed; a gateway that does not exist has no routes.
+        """
+        batches = parallel_map(self._list_gateway, sorted(gateways), self.mesh.workers)
+        summaries = [summary for batch in batches for summary in batch]
+        found = parallel_map(lambda s: self._resolve(s, want_tags(s.key)), summaries, self.mesh.workers)
         return {live.key: live for live in found if live is not None}
 
     def one_identity(self, scopes: Iterable[Scope]) -> dict[Scope, Scope]:
@@ -92,6 +146,18 @@ class LiveReader:
             lambda g: list(self.mesh.summaries(scope, ROUTE, g.key.gateway)), gateways, self.mesh.workers
         )
         return gateways + [r for batch in routes for r in batch]
+
+    def _list_gateway(self, gateway: Key) -> list[Summary]:
+        try:
+            live = self.mesh.describe(gateway)
+        except NotFound:
+            return []  # no such gateway (or mesh): nothing of it is live
+        self._specs[live.arn] = ((live.version, live.stamp), live)
+        own = Summary(gateway, live.arn, live.version, live.stamp)
+        try:
+            return [own, *self.mesh.summaries(gateway.scope, ROUTE, gateway.gateway)]
+        except NotFound:
+            return [own]  # deleted since it was described
 
     def _resolve(self, summary: Summary, with_tags: bool) -> Live | None:
         stamp = (summary.version, summary.stamp)

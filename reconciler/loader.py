@@ -30,7 +30,7 @@ from . import mistakes, model
 from . import settings as settings_
 from .gcpause import paused_gc
 from .problems import Capped, Problem, Severity, errors
-from .resources import ROUTE, Desired, DesiredState, Key, Scope, Source
+from .resources import GATEWAY, ROUTE, Desired, DesiredState, Group, Key, Scope, Source
 from .shutdown import Shutdown
 from .yamlload import LOADER, Refused, documents
 
@@ -39,10 +39,13 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 100_000
 # Bounds for the whole tree, so that no set of files costs more than the pod has
-# (bench: "hostile tree" measures the peak of a tree at these limits).
+# (bench: "hostile tree" measures the peak of a tree at these limits). The daemon holds
+# about 8.6 KB per resource at its peak (bench scenario 13: 242 MB at 20k routes, 112 MB
+# at 5k), so 40,000 documents keep it near 400 MB, under the pod's 512Mi with room to
+# spare; 16 MiB of the densest routes would be some 77,000 and about 700 MB.
 MAX_FILES = 5_000
 MAX_TREE_BYTES = 16 * 1024 * 1024
-MAX_DOCUMENTS = 100_000
+MAX_DOCUMENTS = 40_000
 # Problems shown per run; the rest are counted, not built (a hostile tree can hold a
 # problem every few bytes: 16 MiB of them would take a gigabyte and a 200 MB log line).
 MAX_PROBLEMS = 1_000
@@ -54,6 +57,18 @@ class LoadResult:
     problems: list[Problem] = field(default_factory=list)
     digest: str = ""
     settings: settings_.Declared | None = None  # the tree's kind: Settings document
+    files: list[_FileResult] = field(default_factory=list)
+
+    def changed_keys(self, before: LoadResult) -> set[Key]:
+        """Identities in files that differ from ``before``'s: only these can have changed.
+
+        A file read from the cache at the same path is the same object in both loads.
+        """
+        kept = {id(done) for done in before.files}
+        now = {id(done) for done in self.files}
+        changed = [done for done in self.files if id(done) not in kept]
+        changed += [done for done in before.files if id(done) not in now]
+        return {found.key for done in changed for found in done.found if isinstance(found, Desired)}
 
     @property
     def ok(self) -> bool:
@@ -73,18 +88,43 @@ class SnapshotChanged(Exception):
 
 @dataclass
 class _FileResult:
-    """What one file's bytes validated to, as read at ``file``: reusable for identical bytes."""
+    """What one file's bytes validated to, as read at ``file``: reusable for identical bytes.
+
+    The indexes are built once per file, so that a tree of files already seen is merged
+    a file at a time (set and dict operations in C) rather than a resource at a time.
+    """
 
     file: str
     found: list[Desired | settings_.Declared]
     problems: Capped
     documents: int
+    index: dict[Key, Desired] = field(init=False)  # its resources, when no identity repeats in it
+    scopes: set[Scope] = field(init=False)  # the meshes its resources name
+    gateways: set[Key] = field(init=False)
+    parents: set[Key] = field(init=False)  # the gateways its routes belong to
+    sections: dict[Group, list[Key]] = field(init=False)  # its identities by gateway
+
+    def __post_init__(self) -> None:
+        resources = [f for f in self.found if isinstance(f, Desired)]
+        self.index = {d.key: d for d in resources}
+        if len(self.index) < len(resources):
+            self.index = {}  # a repeated identity: merged one by one, to report it
+        self.scopes = {d.key.scope for d in resources}
+        self.gateways = {d.key for d in resources if d.key.kind == GATEWAY}
+        self.parents = {Key.gateway_key(d.key.scope, d.key.gateway) for d in resources if d.key.kind == ROUTE}
+        self.sections = {}
+        for d in resources:
+            self.sections.setdefault(d.key.group, []).append(d.key)
 
     def at(self, file: str) -> _FileResult:
-        """The same results, located at another path holding the same bytes."""
+        """The same results, located at another path holding the same bytes.
+
+        Built directly rather than with ``dataclasses.replace``: a git-sync swap relocates
+        every file of the tree, and this is the whole cost of an unchanged one.
+        """
         if file == self.file:
             return self
-        found = [replace(f, source=replace(f.source, file=file)) for f in self.found]
+        found = [_located(f, file) for f in self.found]
         problems = Capped(
             MAX_PROBLEMS, (replace(p, file=file) if p.file == self.file else p for p in self.problems)
         )
@@ -92,14 +132,62 @@ class _FileResult:
         return _FileResult(file, found, problems, self.documents)
 
 
-Reuse = dict[bytes, _FileResult]
+def _located(found: Desired | settings_.Declared, file: str) -> Desired | settings_.Declared:
+    source = Source(file, found.source.document)
+    if isinstance(found, Desired):
+        return Desired(found.key, found.spec, found.tags, source, found.annotations)
+    return settings_.Declared(found.spec, source)
+
+
+class Cache:
+    """Files already parsed and validated, keyed by their bytes: an edit costs what it changed.
+
+    The daemon keeps one across snapshots, so each snapshot still reads every file (the
+    content decides, never a timestamp) but parses and validates only files whose bytes
+    are new; a git-sync swap, which publishes the same files under a new root, only
+    relocates their results. Each load keeps just the entries it used, so the cache
+    holds no more than the last tree (``diff`` passes one tree's cache to the other).
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[bytes, _FileResult] = {}
+        self._previous: dict[bytes, _FileResult] = {}
+        self._bytes: dict[str, tuple[bytes, bytes]] = {}  # path → its bytes and their hash, last load
+        self._bytes_before: dict[str, tuple[bytes, bytes]] = {}
+        self.parsed = 0  # files parsed by the last load; the rest came from the cache
+
+    def begin(self) -> None:
+        """A new load: what the last one used is what this one may reuse."""
+        self.parsed = 0
+        self._previous, self._files = self._files, {}
+        self._bytes_before, self._bytes = self._bytes, {}
+
+    def content(self, path: Path, raw: bytes) -> bytes:
+        """The hash naming these bytes: computed only when the path held other bytes last time.
+
+        Comparing the bytes is exact and a tenth of the cost of hashing them again (the
+        tree's bytes are bounded, 16 MiB); a new path (a git-sync swap) is hashed.
+        """
+        seen = self._bytes_before.get(str(path))
+        if seen is not None and seen[0] == raw:
+            content = seen[1]
+        else:
+            content = hashlib.sha256(path.suffix.encode() + b"\0" + raw).digest()
+        self._bytes[str(path)] = (raw, content)
+        return content
+
+    def get(self, content: bytes) -> _FileResult | None:
+        return self._files.get(content) or self._previous.get(content)
+
+    def keep(self, content: bytes, done: _FileResult) -> None:
+        self._files[content] = done
 
 
 def load(
     root: Path,
     *,
     max_file_bytes: int = MAX_FILE_BYTES,
-    reuse: Reuse | None = None,
+    cache: Cache | None = None,
     shutdown: Shutdown | None = None,
 ) -> LoadResult:
     """Read and validate every manifest under ``root``.
@@ -109,13 +197,15 @@ def load(
     between two files or documents, with ``Stopped``.
     """
     with paused_gc():
-        return _load(root, max_file_bytes, {} if reuse is None else reuse, _Budget(shutdown=shutdown))
+        return _load(root, max_file_bytes, Cache() if cache is None else cache, _Budget(shutdown=shutdown))
 
 
-def _load(root: Path, max_file_bytes: int, reuse: Reuse, budget: _Budget) -> LoadResult:
+def _load(root: Path, max_file_bytes: int, cache: Cache, budget: _Budget) -> LoadResult:
     problems = Capped(MAX_PROBLEMS)
     result = LoadResult(DesiredState(), problems)
     digest = hashlib.sha256()
+    cache.begin()
+    merged: list[_FileResult] = []
     try:
         files = discover(root, result.problems)
         for path in files:
@@ -128,33 +218,19 @@ def _load(root: Path, max_file_bytes: int, reuse: Reuse, budget: _Budget) -> Loa
             except _OverBudget as exc:
                 result.problems.append(Problem(str(exc), file=str(root)))
                 break
-            digest.update(os.path.relpath(path, root).encode() + b"\0" + raw + b"\0")
-            content = hashlib.sha256(path.suffix.encode() + b"\0" + raw).digest()
-            done = reuse.get(content)
-            if done is None:
-                done = reuse[content] = _read_file(raw, path, budget)
-            else:
-                done = done.at(str(path))
-                try:
-                    budget.reuse(done.documents)
-                except Refused as exc:  # identical bytes count as often as they are found
-                    done = _FileResult(
-                        str(path), [], Capped(MAX_PROBLEMS, [Problem(str(exc), file=str(path))]), 0
-                    )
-            result.problems += done.problems
-            for found in done.found:
-                if isinstance(found, Desired):
-                    _add(result, found)
-                else:
-                    _set_settings(result, found)
+            content = cache.content(path, raw)
+            digest.update(os.path.relpath(path, root).encode() + b"\0" + content)
+            merged.append(_file_result(path, raw, content, cache, budget))
     except FileNotFoundError as exc:
         raise SnapshotChanged(f"{exc.filename} vanished while the manifests were read") from None
     result.digest = digest.hexdigest()
+    _merge(result, merged)
+    result.files = merged
     if not files and not errors(result.problems):
         # Not an error: an empty tree is valid input, and the plan's prune guard keeps it safe.
         message = "no manifests found (*.yaml, *.yml, *.json)"
         result.problems.append(Problem(message, file=str(root), severity=Severity.WARNING))
-    _warn_orphan_routes(result)
+    _warn_orphan_routes(result, merged)
     result.problems = _shown(problems, root)
     return result
 
@@ -164,6 +240,24 @@ def _shown(problems: Capped, root: Path) -> list[Problem]:
     shown = sorted(problems, key=lambda p: (p.file, p.document or 0, p.line or 0))
     summary = problems.summary(str(root))
     return [*shown, summary] if summary else shown
+
+
+def _file_result(path: Path, raw: bytes, content: bytes, cache: Cache, budget: _Budget) -> _FileResult:
+    """The file's results: from the cache when these bytes were seen, else parsed and validated."""
+    done = cache.get(content)
+    if done is not None:
+        done = done.at(str(path))
+        try:
+            budget.reuse(done.documents)
+        except Refused as exc:  # identical bytes count as often as they are found
+            return _FileResult(str(path), [], Capped(MAX_PROBLEMS, [Problem(str(exc), file=str(path))]), 0)
+    else:
+        cache.parsed += 1
+        done = _read_file(raw, path, budget)
+        if budget.documents > MAX_DOCUMENTS:
+            return done  # cut short by the tree's limit: what it holds depends on the other files
+    cache.keep(content, done)
+    return done
 
 
 def _read_file(raw: bytes, path: Path, budget: _Budget) -> _FileResult:
@@ -263,6 +357,7 @@ def _walk(directory: Path, ancestors: tuple[tuple[int, int], ...], walk: _Walk) 
     except OSError as exc:
         problems.append(Problem(f"cannot read directory: {exc.strerror or exc}", file=str(directory)))
         return
+    real = os.path.realpath(directory)  # once: a plain file's real path is its directory's and its name
     for entry in entries:
         if entry.name.startswith("."):
             continue
@@ -279,7 +374,8 @@ def _walk(directory: Path, ancestors: tuple[tuple[int, int], ...], walk: _Walk) 
         if is_dir:
             _walk(path, (*ancestors, here), walk)
         elif is_file and path.suffix in SUFFIXES:
-            walk.found.setdefault(os.path.realpath(path), path)
+            target = os.path.realpath(path) if entry.is_symlink() else os.path.join(real, entry.name)
+            walk.found.setdefault(target, path)
         elif entry.is_symlink() and not path.exists():
             problems.append(Problem("broken symlink: its target does not exist", file=str(path)))
 
@@ -506,6 +602,31 @@ def _set_settings(result: LoadResult, declared: settings_.Declared) -> None:
     result.settings = declared
 
 
+def _merge(result: LoadResult, files: list[_FileResult]) -> None:
+    """The files' results into the tree's, a file at a time (``dict.update`` reuses the hashes).
+
+    Only if the count shows an identity defined twice, or a file holds the settings,
+    are resources added one by one, so the first definition wins and both are named.
+    """
+    resources = result.state.resources
+    result.state.sections = [done.sections for done in files]
+    for done in files:
+        result.problems += done.problems
+        result.state.scopes |= done.scopes
+    if all(len(done.index) == len(done.found) for done in files):
+        for done in files:
+            resources.update(done.index)
+        if len(resources) == sum(len(done.index) for done in files):
+            return
+        resources.clear()
+    for done in files:
+        for found in done.found:
+            if isinstance(found, Desired):
+                _add(result, found)
+            else:
+                _set_settings(result, found)
+
+
 def _add(result: LoadResult, desired: Desired) -> None:
     state = result.state
     first = state.resources.get(desired.key)
@@ -514,17 +635,26 @@ def _add(result: LoadResult, desired: Desired) -> None:
         result.problems.append(Problem.at(desired.source, message, "metadata.name"))
         return
     state.resources[desired.key] = desired
-    state.scopes.add(desired.key.scope)
 
 
-def _warn_orphan_routes(result: LoadResult) -> None:
+def _warn_orphan_routes(result: LoadResult, files: list[_FileResult]) -> None:
+    """Routes whose gateway no file defines: looked for only in files that name such a gateway."""
+    gateways: set[Key] = set()
+    for done in files:
+        gateways |= done.gateways
     resources = result.state.resources
-    for key, desired in resources.items():
-        if key.kind == ROUTE and key.parent not in resources:
-            message = f"virtual gateway {key.gateway!r} is not in the manifests; it must exist live"
-            result.problems.append(
-                Problem.at(desired.source, message, "metadata.virtualGateway", Severity.WARNING)
-            )
+    for done in files:
+        if done.parents <= gateways:
+            continue
+        for desired in done.found:
+            if not isinstance(desired, Desired) or resources.get(desired.key) is not desired:
+                continue
+            key = desired.key
+            if key.kind == ROUTE and Key.gateway_key(key.scope, key.gateway) not in gateways:
+                message = f"virtual gateway {key.gateway!r} is not in the manifests; it must exist live"
+                result.problems.append(
+                    Problem.at(desired.source, message, "metadata.virtualGateway", Severity.WARNING)
+                )
 
 
 # --- error messages --------------------------------------------------------------

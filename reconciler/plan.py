@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -16,10 +17,15 @@ from typing import Any
 from . import mistakes, model
 from .diff import Change, canonical, canonical_spec, changes, leaves
 from .problems import Problem, Severity
-from .resources import GATEWAY, ROUTE, Desired, DesiredState, Key, Live, Scope, ServiceState, Source
+from .resources import GATEWAY, ROUTE, Desired, DesiredState, Group, Key, Live, Scope, ServiceState, Source
 from .settings import BOUNDARY, Settings, widens
 
 RESERVED_TAG_PREFIX = "aws:"
+NO_MESH = (
+    "this plan manages no mesh: the manifests name none and the meshes setting is not set, so "
+    "nothing was read or compared; to prune a mesh whose manifests are all removed, name it "
+    "with the meshes setting or --mesh"
+)
 
 
 class Action(StrEnum):
@@ -63,6 +69,7 @@ class Plan:
     settings: Settings
     steps: list[Step] = field(default_factory=list)
     findings: list[Problem] = field(default_factory=list)
+    meshes: list[Scope] = field(default_factory=list)  # the meshes it manages: read, planned, pruned
     # What a change to the tree's settings changes (the offline diff of two trees).
     settings_changes: list[tuple[str, Any, Any]] = field(default_factory=list)
 
@@ -85,26 +92,47 @@ class Plan:
 
 
 def make_plan(
-    desired: DesiredState, live: Mapping[Key, Live], settings: Settings, notes: Sequence[Problem] = ()
+    desired: DesiredState,
+    live: Mapping[Key, Live],
+    settings: Settings,
+    notes: Sequence[Problem] = (),
+    gateways: AbstractSet[Key] | None = None,
 ) -> Plan:
-    """``notes``: what loading the manifests found short of an error, shown with the plan."""
+    """``notes``: what loading the manifests found short of an error, shown with the plan.
+
+    ``gateways``: plan only these gateways and their routes, from ``live`` read for them
+    alone (a daemon's change run); the rest of ``desired`` still counts where a rule
+    looks at a whole mesh (the empty-mesh guard, the gateways-per-mesh quota).
+    """
     plan = Plan(settings, findings=[*settings.problems, *notes])
-    desired = _managed(desired, settings, plan.findings)
-    live = {k: v for k, v in live.items() if settings.manages(k.scope)}
-    for key in sorted(desired.resources, key=Key.rank):
-        plan.steps.append(_step(desired.resources[key], live.get(key), settings, plan.findings))
-    plan.steps += _prune(desired, live, settings, plan.findings)
-    plan.findings += _preflight(desired, live, plan)
+    groups = None if gateways is None else {g.group for g in gateways}
+    wanted = _managed(desired, settings, plan.findings, groups)
+    live = {
+        k: v for k, v in live.items() if settings.manages(k.scope) and (groups is None or k.group in groups)
+    }
+    for key in sorted(wanted.resources, key=Key.rank):
+        plan.steps.append(_step(wanted.resources[key], live.get(key), settings, plan.findings))
+    plan.steps += _prune(wanted, live, settings, plan.findings)
+    plan.meshes = sorted(wanted.scopes if settings.meshes is None else settings.meshes)
+    if not plan.meshes:
+        plan.findings.append(Problem(NO_MESH, severity=Severity.WARNING))
+    plan.findings += _preflight(wanted, live, plan, None if groups is None else desired)
     return plan
 
 
-def _managed(desired: DesiredState, settings: Settings, findings: list[Problem]) -> DesiredState:
-    """Only the meshes this instance manages (settings ``meshes``); the rest is left alone."""
-    kept = DesiredState()
-    for key, want in desired.resources.items():
+def _managed(
+    desired: DesiredState, settings: Settings, findings: list[Problem], groups: set[Group] | None
+) -> DesiredState:
+    """Only the meshes this instance manages (settings ``meshes``); the rest is left alone.
+
+    With ``groups``, only the resources of those gateways; ``scopes`` stays every managed
+    mesh the manifests name, for the empty-mesh guard.
+    """
+    kept = DesiredState(scopes={scope for scope in desired.scopes if settings.manages(scope)})
+    resources = desired.resources if groups is None else desired.of_gateways(groups)
+    for key, want in resources.items():
         if settings.manages(key.scope):
             kept.resources[key] = want
-            kept.scopes.add(key.scope)
         else:
             message = f"mesh {key.scope} is not among the meshes this instance manages; left alone"
             findings.append(Problem.at(want.source, message, "metadata.mesh", Severity.WARNING))
@@ -320,8 +348,7 @@ def _guard_deletes(
 ) -> list[Step]:
     if not steps:
         return []
-    managed = {k.scope for k in desired.resources}
-    empty = sorted({s.key.scope for s in steps} - managed)
+    empty = sorted({s.key.scope for s in steps} - desired.scopes)
     if empty and not options.allow_empty:
         names = ", ".join(str(scope) for scope in empty)
         findings.append(
@@ -342,7 +369,10 @@ def _guard_deletes(
     return steps
 
 
-def _preflight(desired: DesiredState, live: Mapping[Key, Live], plan: Plan) -> list[Problem]:
+def _preflight(
+    desired: DesiredState, live: Mapping[Key, Live], plan: Plan, whole: DesiredState | None
+) -> list[Problem]:
+    """Routes whose gateway will be missing or unfit, and quotas; ``whole``: the tree of a partial plan."""
     deleted = {s.key for s in plan.steps if Action.DELETE in s.actions}
     final = {
         **{k: v.spec for k, v in live.items() if k not in deleted},
@@ -363,20 +393,27 @@ def _preflight(desired: DesiredState, live: Mapping[Key, Live], plan: Plan) -> l
         for f in mistakes.route_against_gateway(want.spec, final[parent]):
             by_key.append((key, Problem.at(want.source, f.message, f.path, Severity.WARNING)))
     by_key.sort(key=lambda kp: kp[0].rank())  # stable: a route's findings keep their order
-    return [p for _, p in by_key] + _quotas(final)
+    return [p for _, p in by_key] + _quotas(final, whole)
 
 
-def _quotas(final: Mapping[Key, Any]) -> list[Problem]:
-    routes = Counter(k.parent for k in final if k.kind == ROUTE)
+def _quotas(final: Mapping[Key, Any], whole: DesiredState | None) -> list[Problem]:
+    """App Mesh's default quotas; a partial plan also counts the gateways its meshes' manifests name."""
+    routes = Counter(k.group for k in final if k.kind == ROUTE)
     gateways = Counter(k.scope for k in final if k.kind == GATEWAY)
+    if whole is not None:
+        gateways.update(k.scope for k in whole.gateways_in({k.scope for k in final}) if k not in final)
+    over = [
+        (Key.gateway_key(scope, gateway), n)
+        for (scope, gateway), n in routes.items()
+        if n > mistakes.ROUTES_PER_GATEWAY
+    ]
     out = [
         Problem(
             f"{parent} would have {n} gateway routes; App Mesh's default quota is "
             f"{mistakes.ROUTES_PER_GATEWAY} per virtual gateway",
             severity=Severity.WARNING,
         )
-        for parent, n in sorted(routes.items(), key=lambda kv: str(kv[0]))
-        if n > mistakes.ROUTES_PER_GATEWAY
+        for parent, n in sorted(over, key=lambda kv: str(kv[0]))
     ]
     out += [
         Problem(

@@ -127,6 +127,13 @@ def settings_lines(plan: Plan) -> list[str]:
 # --- text --------------------------------------------------------------------
 
 
+def no_changes(plan: Plan) -> str:
+    """What an empty plan means: App Mesh matches, or nothing was compared at all."""
+    if not plan.meshes:
+        return "No changes: this plan manages no mesh (see the warning below)."
+    return "No changes. App Mesh matches the manifests."
+
+
 def boundary_lines(plan: Plan) -> list[str]:
     """``name: before -> after (widens|narrows)`` for each change of owner, meshes or prune."""
     return [
@@ -159,7 +166,7 @@ def text(plan: Plan) -> str:
             lines.append(click.style(f"      {line}", fg=_COLOUR[line[0]]))
         lines.append("")
     if not changed:
-        lines.append("No changes. App Mesh matches the manifests.\n")
+        lines.append(no_changes(plan) + "\n")
     for step in (s for s in plan.steps if s.left_alone):  # after the changes: inert documents hide none
         lines.append(f"  = {clean(str(step.key))} is left alone")
         lines.append(f"      # {clean(step.reason)}; from {clean(str(step.source))}\n")
@@ -272,7 +279,7 @@ def markdown(plan: Plan, limit: int = GITHUB_COMMENT_LIMIT - COMMENT_MARGIN) -> 
     ]
     head += ["", "**Settings in force**", "", code_block(settings_lines(plan)), ""]
     if not plan.has_changes:
-        head.append("No changes. App Mesh matches the manifests.")
+        head.append(no_changes(plan))
     errors_ = [p for p in plan.findings if p.severity is Severity.ERROR]
     warnings_ = [p for p in plan.findings if p.severity is not Severity.ERROR]
     sections = [

@@ -6,10 +6,11 @@ members, so the engine can outlive App Mesh's shapes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 GATEWAY = "VirtualGateway"
 ROUTE = "GatewayRoute"
@@ -29,8 +30,7 @@ class ServiceState(StrEnum):
         return cls._value2member_map_.get(text)  # type: ignore[return-value]
 
 
-@dataclass(frozen=True, order=True)
-class Scope:
+class Scope(NamedTuple):
     """A mesh as addressed by the API: its name and, for a shared mesh, its owner."""
 
     mesh: str
@@ -40,17 +40,36 @@ class Scope:
         return f"{self.mesh}@{self.owner}" if self.owner else self.mesh
 
 
-@dataclass(frozen=True)
-class Key:
-    """Identity per PRODUCT.md §1; sorts gateways before their routes."""
+Group = tuple[Scope, str]  # a gateway with its routes: its mesh and its name
+
+
+class Key(NamedTuple):
+    """Identity per PRODUCT.md §1; sorts gateways before their routes.
+
+    A named tuple, not a dataclass: the engine indexes everything by identity, and a
+    tuple hashes and compares in C (a big tree's snapshot hashes its keys a million times).
+    """
 
     scope: Scope
     gateway: str
     kind: str
     name: str
 
-    def __lt__(self, other: Key) -> bool:
-        return self.rank() < other.rank()
+    # Comparisons by rank, not as tuples (which would put a gateway after its routes).
+    def __lt__(self, other: tuple[Any, ...]) -> bool:
+        return self.rank() < Key.rank(other)  # type: ignore[arg-type]
+
+    def __gt__(self, other: tuple[Any, ...]) -> bool:
+        return self.rank() > Key.rank(other)  # type: ignore[arg-type]
+
+    def __le__(self, other: tuple[Any, ...]) -> bool:
+        return not self > other
+
+    def __ge__(self, other: tuple[Any, ...]) -> bool:
+        return not self < other
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.address}"
 
     def rank(self) -> tuple[str, str, str, bool, str]:
         """The sort order as one tuple: ``sorted(keys, key=Key.rank)`` builds it once per key."""
@@ -65,6 +84,11 @@ class Key:
         return cls(scope, gateway, ROUTE, name)
 
     @property
+    def group(self) -> Group:
+        """The gateway this resource belongs to (a gateway: itself)."""
+        return (self.scope, self.gateway)
+
+    @property
     def parent(self) -> Key | None:
         """The gateway a route belongs to; None for a gateway."""
         return Key.gateway_key(self.scope, self.gateway) if self.kind == ROUTE else None
@@ -74,9 +98,6 @@ class Key:
         """Short, unique, human-readable identity: ``mesh/gateway[/route]``."""
         tail = self.gateway if self.kind == GATEWAY else f"{self.gateway}/{self.name}"
         return f"{self.scope}/{tail}"
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.address}"
 
     def as_dict(self) -> dict[str, str]:
         out = {"kind": self.kind, "mesh": self.scope.mesh, "name": self.name}
@@ -126,3 +147,39 @@ class DesiredState:
 
     resources: dict[Key, Desired] = field(default_factory=dict)
     scopes: set[Scope] = field(default_factory=set)
+    # The loader's index: per file, its identities by gateway (empty: not known, scan instead).
+    sections: list[Mapping[Group, list[Key]]] = field(default_factory=list)
+
+    def of_gateways(self, groups: AbstractSet[Group]) -> dict[Key, Desired]:
+        """The resources of these gateways (with their routes), found without walking the tree."""
+        if not self.sections:
+            return {k: v for k, v in self.resources.items() if (k[0], k[1]) in groups}
+        found = {k for section in self.sections for g in groups if g in section for k in section[g]}
+        return {k: self.resources[k] for k in found if k in self.resources}
+
+    def gateways_in(self, scopes: AbstractSet[Scope]) -> set[Key]:
+        """The gateways the manifests define in these meshes."""
+        if not self.sections:
+            return {k for k in self.resources if k.kind == GATEWAY and k.scope in scopes}
+        named = {Key.gateway_key(*g) for section in self.sections for g in section if g[0] in scopes}
+        return {k for k in named if k in self.resources}
+
+
+def touched(before: DesiredState, after: DesiredState, candidates: Iterable[Key]) -> set[Key]:
+    """The gateways whose manifests, or whose routes' manifests, differ between two snapshots.
+
+    ``candidates``: the identities that may have changed (those of the files that did).
+    A file that is only relocated (a git-sync swap) or moved keeps its resources' specs,
+    tags and annotations: it touches nothing.
+    """
+    old, new = before.resources, after.resources
+    changed = {key for key in candidates if key not in new or not _same(old.get(key), new[key])}
+    return {key.parent or key for key in changed}
+
+
+def _same(before: Desired | None, after: Desired) -> bool:
+    if before is None:
+        return False
+    if before is after:
+        return True
+    return before.spec == after.spec and before.tags == after.tags and before.annotations == after.annotations

@@ -17,6 +17,13 @@ def submit(pool: ThreadPoolExecutor, fn: Callable[[T], R], item: T) -> Future[R]
 
 
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
-    """``fn`` over ``items`` on up to ``workers`` threads, results in order."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [future.result() for future in [submit(pool, fn, item) for item in items]]
+    """``fn`` over ``items`` on up to ``workers`` threads, results in order.
+
+    No more threads than items, and none for one item: starting a thread costs more than
+    a small read (a change run reads one gateway).
+    """
+    work = list(items)
+    if len(work) <= 1:
+        return [fn(item) for item in work]
+    with ThreadPoolExecutor(max_workers=min(workers, len(work))) as pool:
+        return [future.result() for future in [submit(pool, fn, item) for item in work]]

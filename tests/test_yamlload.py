@@ -80,8 +80,8 @@ def test_diff_reads_a_file_identical_in_both_trees_once(
         return real(raw, path, budget)  # type: ignore[arg-type]
 
     monkeypatch.setattr(loader, "_read_file", counting)
-    reuse: loader.Reuse = {}
-    first, second = loader.load(base, reuse=reuse), loader.load(head, reuse=reuse)
+    cache = loader.Cache()
+    first, second = loader.load(base, cache=cache), loader.load(head, cache=cache)
     assert sorted(parsed) == ["a.yaml", "b.yaml", "b.yaml"]
     assert {d.source.file for d in second.state.resources.values()} == {
         str(head / "a.yaml"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from ..flags import FiniteRange, option_group, tuning
+from ..flags import FiniteRange, option_group, parse_address, tuning
 from .options import DaemonOptions, LeaseConfig, NotifyOptions
 
 _DAEMON, _LEASE, _NOTIFY = DaemonOptions(), LeaseConfig(), NotifyOptions()
@@ -28,7 +28,8 @@ daemon_options = option_group(
         "--metrics-addr",
         default=_DAEMON.metrics_addr,
         show_default=True,
-        help="--watch: HOST:PORT serving /healthz, /readyz and /metrics.",
+        callback=parse_address,
+        help="--watch: HOST:PORT serving /healthz, /readyz and /metrics (port 0: a free one).",
     ),
     tuning(
         "--grace-period",

@@ -51,7 +51,7 @@ from ..errors import ApiError
 from ..outcomes import Report, Status
 from ..plan import Action, Plan, hold_deletes
 from ..problems import Problem, errors, warnings
-from ..resources import ROUTE, DesiredState, Key, ServiceState
+from ..resources import ROUTE, DesiredState, Key, ServiceState, touched
 from ..shutdown import Shutdown, Stopped, StopReason
 from .metrics import Metrics, serve
 from .notify import Notifier, RunNotice
@@ -112,6 +112,9 @@ class Daemon:
         self._undone = 0
         self._announced = ""  # the revision a "pending" notice was last sent for
         self._notified: RunRecord | None = None  # the failure last notified, until a success
+        self._cache = loader.Cache()  # the last snapshot's files: a change re-validates what it changed
+        self._loaded: loader.LoadResult | None = None  # the last valid snapshot, for what a change touched
+        self._gateways: set[Key] | None = None  # what the current run reads and plans (None: all)
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -231,6 +234,7 @@ class Daemon:
         if loaded is not None and loaded.digest == self._digest and reason is Reason.CHANGE:
             log.info("reconcile.skipped", reason="manifest content unchanged")
             return None
+        before, before_settings = self._loaded, self.plan_settings
         drift = loaded is None or loaded.digest == self._digest  # writes now put back drift
         if loaded is not None:
             self._adopt(loaded)
@@ -240,7 +244,8 @@ class Daemon:
             return self._record(RunResult.INVALID, reason, failure=never)
         # With invalid manifests the last good state is still applied, but the run counts as invalid.
         invalid = None if loaded is not None else Failure("the manifests are invalid", problems)
-        return self._converge(reason, self._plan(reason, self._desired), invalid, drift)
+        plan = self._plan(reason, self._desired, before, before_settings)
+        return self._converge(reason, plan, invalid, drift)
 
     def _converge(self, reason: Reason, plan: Plan, invalid: Failure | None, drift: bool) -> RunRecord:
         """Apply the plan unless it is blocked, empty or suspended; the record says how it went."""
@@ -263,13 +268,22 @@ class Daemon:
 
     def _adopt(self, loaded: loader.LoadResult) -> None:
         """A valid snapshot becomes the desired state, with the settings it declares."""
-        self._desired, self._digest = loaded.state, loaded.digest
+        self._desired, self._digest, self._loaded = loaded.state, loaded.digest, loaded
         self._notes = warnings(loaded.problems)
         self.plan_settings = settings_.resolve(loaded.settings, self.overrides)
         self.trigger.debounce = self.plan_settings.debounce
 
-    def _plan(self, reason: Reason, desired: DesiredState) -> Plan:
-        plan = self._held(self.reconciler.plan(desired, self.plan_settings, self._notes))
+    def _plan(
+        self,
+        reason: Reason,
+        desired: DesiredState,
+        before: loader.LoadResult | None,
+        before_settings: settings_.Settings,
+    ) -> Plan:
+        gateways = self._touched(reason, before, before_settings)
+        plan = self.reconciler.plan(desired, self.plan_settings, self._notes, gateways)
+        plan = self._held(plan, gateways)
+        self._gateways = gateways
         for step in plan.steps:
             for action in step.actions:
                 self.metrics.actions.labels(action.value).inc()
@@ -277,9 +291,10 @@ class Daemon:
             log.warning("plan.finding", finding=str(finding))
         self.runs.suspended = self.plan_settings.suspend
         self.metrics.suspended.set(1 if self.plan_settings.suspend else 0)
-        self.runs.resources = _resources(plan, None)
+        self._track(plan, None, self._gateways)
         if not plan.blocked:
-            log.info("reconcile.planned", reason=reason.value, **plan.counts())
+            read = "all" if self._gateways is None else len(self._gateways)
+            log.info("reconcile.planned", reason=reason.value, gateways=read, **plan.counts())
         return plan
 
     def _apply(self, plan: Plan, drift: bool) -> Report:
@@ -288,7 +303,7 @@ class Daemon:
             self._announced = revision
             self.notifier.notice(RunNotice(revision, None, plan.counts(), [], ""))
         report = self.reconciler.apply(plan)
-        self.runs.resources = _resources(plan, report)
+        self._track(plan, report, self._gateways)
         self._undone = report.count(Status.SKIPPED) if self.shutdown.is_set() else 0
         if drift:
             self.metrics.drift.inc(report.count(Status.DONE))
@@ -352,11 +367,30 @@ class Daemon:
             return False
         return record.failure is not None and record.failure.same_as(last.failure)
 
-    def _held(self, plan: Plan) -> Plan:
+    def _touched(
+        self, reason: Reason, before: loader.LoadResult | None, before_settings: settings_.Settings
+    ) -> set[Key] | None:
+        """The gateways a change run reads and plans; None: every one.
+
+        An edit costs what it changes: only the gateways whose manifests (or whose routes'
+        manifests) changed are read again and planned. Every other run reads everything:
+        the start, a resync (drift anywhere), a retry (a failure anywhere), a confirmation
+        of held deletes, and a change of the settings, which can change any plan.
+        """
+        now = self._loaded
+        if reason is not Reason.CHANGE or before is None or now is None or self.runs.failures:
+            return None
+        if before_settings != self.plan_settings:
+            return None
+        return touched(before.state, now.state, now.changed_keys(before))
+
+    def _held(self, plan: Plan, gateways: set[Key] | None) -> Plan:
         """The plan less the deletes not yet planned from two snapshots far enough apart."""
         now = time.monotonic()
         planned = {s.key for s in plan.steps if Action.DELETE in s.actions}
-        self._deletes_first_planned = {k: self._deletes_first_planned.get(k, now) for k in planned}
+        first = self._deletes_first_planned
+        kept = {} if gateways is None else {k: t for k, t in first.items() if (k.parent or k) not in gateways}
+        self._deletes_first_planned = kept | {k: first.get(k, now) for k in planned}
         waiting = {
             key
             for key, first in self._deletes_first_planned.items()
@@ -377,7 +411,7 @@ class Daemon:
         for attempt in (1, 2):
             root, revision = snapshot_of(self.manifests)
             try:
-                result = loader.load(root, shutdown=self.shutdown)
+                result = loader.load(root, cache=self._cache, shutdown=self.shutdown)
                 self.runs.read(revision or f"sha256:{result.digest[:12]}")
                 structlog.contextvars.bind_contextvars(revision=self.runs.attempted_revision)
                 break
@@ -434,11 +468,15 @@ class Daemon:
         path is silent (timeouts, backoff, rate limit), plus the debounce."""
         return self.reconciler.mesh.longest_silence + self.plan_settings.debounce
 
+    def _track(self, plan: Plan, report: Report | None, gateways: set[Key] | None) -> None:
+        """What /status lists: a partial plan replaces the entries of the gateways it planned."""
+        self.runs.track(_resources(plan, report), gateways, planned=report is None)
 
-def _resources(plan: Plan, report: Report | None) -> list[dict[str, Any]]:
+
+def _resources(plan: Plan, report: Report | None) -> dict[Key, dict[str, Any]]:
     """Each resource of the plan: identity, the last action and the service's status."""
     outcomes = {o.key: o for o in report.outcomes} if report is not None else {}
-    out = []
+    out = {}
     for step in plan.steps:
         outcome = outcomes.get(step.key)
         if step.left_alone:
@@ -450,7 +488,6 @@ def _resources(plan: Plan, report: Report | None) -> list[dict[str, Any]]:
         state = outcome.state if outcome is not None and outcome.state else step.live_state
         address = step.key.address
         status = state.value if state is not None else ""
-        out.append(
-            {"identity": step.key.as_dict(), "address": address, "lastAction": action, "status": status}
-        )
+        entry = {"identity": step.key.as_dict(), "address": address, "lastAction": action, "status": status}
+        out[step.key] = entry
     return out

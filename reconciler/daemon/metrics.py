@@ -123,6 +123,10 @@ WITHHELD = "withheld: see the daemon's logs (or run it with --status-detail)"
 _ERROR_KEYS = ("error", "lastError")
 
 
+class AddressUnavailable(Exception):
+    """The probe server cannot listen where it was told to."""
+
+
 def public(detail: dict[str, Any]) -> dict[str, Any]:
     """A probe's answer without error texts or account IDs; the same keys and types."""
     out = dict(detail)
@@ -179,7 +183,10 @@ def serve(
         def log_error(self, format: str, *args: Any) -> None:
             log.debug("probes.client_error", detail=format % args)
 
-    server = _Server((host or "0.0.0.0", int(port)), Handler)
+    try:
+        server = _Server((host or "0.0.0.0", int(port)), Handler)
+    except OSError as exc:  # in use, not an address of this host, not allowed
+        raise AddressUnavailable(f"--metrics-addr {address}: {exc.strerror or exc}") from None
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ..resources import Group, Key
+
 
 class RunResult(StrEnum):
     SUCCESS = "success"
@@ -86,7 +88,7 @@ class RunStatus:
         self.last_success = ""  # ISO 8601
         self.failures = 0  # failed runs in a row
         self.problems: list[str] = []  # errors of the latest snapshot
-        self.resources: list[dict[str, Any]] = []
+        self.resources: dict[Group, dict[Key, dict[str, Any]]] = {}  # by gateway: a change replaces one
         self.suspended = False
         self._running: _Running | None = None
         self._progress = 0.0  # time.monotonic() of the last answer from App Mesh
@@ -166,6 +168,19 @@ class RunStatus:
             return False, {"reason": "the last reconcile failed", **detail}
         return True, {"last": last}
 
+    def track(self, entries: dict[Key, dict[str, Any]], gateways: set[Key] | None, *, planned: bool) -> None:
+        """Each resource's entry; a partial plan (``gateways``) replaces only those gateways' entries."""
+        if gateways is None and planned:
+            self.resources = {}
+        elif planned and gateways is not None:
+            for gateway in gateways:
+                self.resources.pop(gateway.group, None)
+        for key, entry in entries.items():
+            self.resources.setdefault(key.group, {})[key] = entry
+
+    def _keys(self) -> list[tuple[Group, Key]]:
+        return [(group, key) for group, entries in self.resources.items() for key in entries]
+
     def as_json(self, leader: bool) -> dict[str, Any]:
         """``GET /status``: what was applied, what was tried, each resource as last reported."""
         return {
@@ -176,5 +191,5 @@ class RunStatus:
             "lastError": self.error,
             "suspended": self.suspended,
             "leader": leader,
-            "resources": self.resources,
+            "resources": [self.resources[g][k] for g, k in sorted(self._keys(), key=lambda gk: gk[1].rank())],
         }

@@ -21,7 +21,7 @@ import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -215,8 +215,7 @@ def _load(root: Path, max_file_bytes: int, cache: Cache, budget: _Budget) -> Loa
             except Refused as exc:
                 result.problems.append(Problem(str(exc), file=str(path)))
                 continue
-            except _OverBudget as exc:
-                result.problems.append(Problem(str(exc), file=str(root)))
+            except _OverBudget:
                 break
             content = cache.content(path, raw)
             digest.update(os.path.relpath(path, root).encode() + b"\0" + content)
@@ -231,6 +230,8 @@ def _load(root: Path, max_file_bytes: int, cache: Cache, budget: _Budget) -> Loa
         message = "no manifests found (*.yaml, *.yml, *.json)"
         result.problems.append(Problem(message, file=str(root), severity=Severity.WARNING))
     _warn_orphan_routes(result, merged)
+    if budget.exceeded:  # the one problem that explains the rest: never lost to the cap
+        problems.always(Problem(budget.exceeded, file=str(root)))
     result.problems = _shown(problems, root)
     return result
 
@@ -287,15 +288,16 @@ class _Budget:
     bytes: int = 0
     documents: int = 0
     shutdown: Shutdown | None = None
+    exceeded: str = ""  # the tree's limit that was passed, if one was
 
     def spend(self, size: int) -> None:
         self._check()
         self.files += 1
         self.bytes += size
         if self.files > MAX_FILES:
-            raise _OverBudget(f"the tree holds more than {MAX_FILES} manifest files, the limit")
+            self._exceed(f"the tree holds more than {MAX_FILES} manifest files, the limit", _OverBudget)
         if self.bytes > MAX_TREE_BYTES:
-            raise _OverBudget(f"the tree's manifests exceed {MAX_TREE_BYTES} bytes in all, the limit")
+            self._exceed(f"the tree's manifests exceed {MAX_TREE_BYTES} bytes in all, the limit", _OverBudget)
 
     def document(self) -> None:
         self._check()
@@ -304,7 +306,11 @@ class _Budget:
     def reuse(self, documents: int) -> None:
         self.documents += documents
         if self.documents > MAX_DOCUMENTS:
-            raise Refused(f"the tree holds more than {MAX_DOCUMENTS} documents, the limit")
+            self._exceed(f"the tree holds more than {MAX_DOCUMENTS} documents, the limit", Refused)
+
+    def _exceed(self, message: str, error: type[Exception]) -> NoReturn:
+        self.exceeded = message
+        raise error(message)
 
     def _check(self) -> None:
         if self.shutdown is not None:

@@ -84,6 +84,10 @@ class Capped(list[Problem]):
         else:
             super().append(problem)
 
+    def always(self, problem: Problem) -> None:
+        """Keep ``problem`` past the cap: the tree's own limits explain everything after them."""
+        super().append(problem)
+
     def extend(self, problems: Iterable[Problem]) -> None:
         for problem in problems:
             self.append(problem)

@@ -84,6 +84,18 @@ def test_identical_files_count_against_the_document_bound(
     assert any("more than 25 documents" in p.message for p in found)
 
 
+def test_the_tree_limit_is_shown_first_even_past_the_problem_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = yaml.safe_dump_all([{**gateway(f"g{i}"), "extra": i} for i in range(10)])  # an error each
+    write_tree(tmp_path, {f"f{n}.yaml": bad for n in range(4)})
+    monkeypatch.setattr(loader, "MAX_DOCUMENTS", 25)
+    monkeypatch.setattr(loader, "MAX_PROBLEMS", 5)
+    problems = loader.load(tmp_path).problems
+    assert problems[0].message == "the tree holds more than 25 documents, the limit"
+    assert problems[0].file == str(tmp_path)
+
+
 def test_a_syntax_error_after_an_invalid_document_is_located_not_a_crash(tmp_path: Path) -> None:
     broken = HEAD + "  listenrs: []\n---\nkind: [\n"
     problems = loader.load(write_tree(tmp_path, {"a.yaml": broken})).problems

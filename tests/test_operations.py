@@ -206,6 +206,20 @@ def test_suspend_plans_and_reports_drift_but_writes_nothing(
     assert sandbox.stats.writes() == 0, once.stdout
 
 
+def test_a_suspended_commit_is_not_applied_even_when_live_already_matches_it(
+    sandbox: Sandbox, start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    tree = write_tree(tmp_path / "m", {"m.yaml": [gateway()]})
+    assert reconcile("-f", str(tree), endpoint=sandbox.endpoint).returncode == 0
+    write_tree(tree, {"s.yaml": [settings_document("r", suspend=True)]})
+    daemon = start_daemon(tree, sandbox.endpoint, "--resync-interval", "300")
+    eventually(lambda: daemon.events("reconcile.suspended"))
+    status = json.loads(daemon.get("/status")[1])
+    assert (status["lastResult"], status["lastAppliedRevision"]) == ("suspended", "")
+    assert "reconciler_applied_revision_info{" not in daemon.get("/metrics")[1]
+    assert daemon.stop() == 0
+
+
 def test_a_failing_run_of_any_kind_notifies_once_per_distinct_failure(
     sandbox: Sandbox,
     start_daemon: Callable[..., Daemon],

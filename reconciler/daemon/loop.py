@@ -255,11 +255,11 @@ class Daemon:
             found = [str(p) for p in errors(plan.findings)]
             blocked = Failure(f"the plan has errors: {'; '.join(found)[:2000]}", tuple(found[:20]))
             return self._record(RunResult.FAILURE, reason, plan, blocked)
-        if not plan.has_changes:
-            return self._record(done, reason, plan, invalid)
-        if self.plan_settings.suspend:  # planned, not applied: never reported as applied
+        if self.plan_settings.suspend:  # planned, not applied (even when nothing differs): never "applied"
             log.warning("reconcile.suspended", **plan.counts())
             return self._record(RunResult.SUSPENDED if invalid is None else done, reason, plan, invalid)
+        if not plan.has_changes:
+            return self._record(done, reason, plan, invalid)
         report = self._apply(plan, drift)
         failure = self._judge(report)
         if failure is not None:

@@ -278,11 +278,11 @@ def test_strict_fails_on_an_unexplained_difference(tmp_path: Path, monkeypatch: 
         return conversion
 
     monkeypatch.setattr(gatewayapi, "convert", silent)
-    done = CliRunner().invoke(cli.main, [*args, "-o", str(tmp_path / "out"), "--report", "json"])
+    done = CliRunner().invoke(cli.main, [*args, "-d", str(tmp_path / "out"), "--report", "json"])
     assert done.exit_code == 1
     unexplained = json.loads(done.output)["equivalence"]["unexplained"]
     assert [(f["resource"], f["kind"]) for f in unexplained] == [("apps/gw/chapter", "unexplained")]
-    text = CliRunner().invoke(cli.main, [*args, "-o", str(tmp_path / "out2")])
+    text = CliRunner().invoke(cli.main, [*args, "-d", str(tmp_path / "out2")])
     assert text.exit_code == 1
     assert "UNEXPLAINED" in text.output
     assert "0 loss(es)" in text.output  # the unexplained difference alone fails the run

@@ -447,7 +447,7 @@ def convert(
     are reported in pairs. Nothing is written when the input or the check fails.
     """
     from . import files
-    from .convert import equivalence, gatewayapi, targets
+    from .convert import gatewayapi, targets
     from .convert import report as reports
 
     assert target == "gateway-api"  # the only choice click accepts
@@ -469,7 +469,7 @@ def convert(
     fitted = targets.fit(converted, specs, profile)
     conversion = fitted.conversion
     conflicts = list(fitted.conflicts)
-    checked = equivalence.check(specs, fitted.as_run(), conflicts, fitted.semantics())
+    checked = fitted.routing(specs)
     conversion.findings.extend(checked.findings())
     if not no_crds_check:
         _check_against_crds(conversion, crds)

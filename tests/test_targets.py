@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reconciler import loader
-from reconciler.convert import equivalence, gatewayapi, gwapi_model, precedence, report, targets
+from reconciler.convert import gatewayapi, gwapi_model, precedence, report, targets
 from reconciler.convert.gatewayapi import FindingKind
 from reconciler.convert.requests import Request
 from reconciler.convert.targets import check, profiles
@@ -114,7 +114,7 @@ def test_the_real_world_corpus_converts_for_every_target(tree: Path, target: str
         assert fitted.conversion.objects == conversion.objects
         assert fitted.conversion.findings == conversion.findings
     specs = {k: d.spec for k, d in loader.load(tree).state.resources.items()}
-    checked = equivalence.check(specs, fitted.as_run(), list(fitted.conflicts), fitted.semantics())
+    checked = fitted.routing(specs)
     assert checked.unexplained == []  # what the target changes, its findings explain
 
 
@@ -190,7 +190,7 @@ def test_the_equivalence_check_judges_what_the_target_runs(tmp_path: Path) -> No
 
     def differences(target: str) -> list[Any]:
         _, fitted = _fit(tree, target)
-        checked = equivalence.check(specs, fitted.as_run(), list(fitted.conflicts), fitted.semantics())
+        checked = fitted.routing(specs)
         other_case = {"alice", "ALICE", "aLICE", "alicE"}  # 'Alice' in another case
         return [d for d in checked.differences if d.request.header("x-user") in other_case]
 

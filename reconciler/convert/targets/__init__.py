@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ...resources import Key
-from .. import gwapi_model, precedence
+from .. import equivalence, gwapi_model, precedence
 from ..gatewayapi import Conversion, Converted, Finding, FindingKind
 from ..precedence import PriorityConflict, Verdict
 from . import check, listorder
@@ -80,9 +80,10 @@ class Fitted:
             header_value_alternatives=Feature.HEADER_COMMA in has,
         )
 
-    def as_run(self) -> Conversion:
-        """What the equivalence check judges: the programmed objects, with every finding that explains."""
-        return Conversion(list(self.programmed), self.conversion.findings)
+    def routing(self, specs: Mapping[Key, Mapping[str, Any]]) -> equivalence.Equivalence:
+        """App Mesh against what this target programs, request by request, by the target's matching."""
+        run = Conversion(list(self.programmed), self.conversion.findings)
+        return equivalence.check(specs, run, list(self.conflicts), self.semantics())
 
     def resolution(self, conflict: PriorityConflict) -> str | None:
         """How to keep App Mesh's order for a pair the spec's precedence inverts, where the target can.

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from reconciler import loader, logs
-from reconciler.adapter import AppMesh, make_client
+from reconciler.appmesh_client import AppMesh, make_client
 from reconciler.convert import equivalence, gatewayapi, precedence
 from reconciler.diff import canonical
 from reconciler.engine import Reconciler

@@ -49,7 +49,7 @@ from .yamlload import Refused
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from .adapter import AppMesh, CallObserver
+    from .appmesh_client import AppMesh, CallObserver
     from .convert.gatewayapi import Conversion, ConversionMap
     from .convert.targets import Profile
     from .engine import Reconciler
@@ -212,7 +212,7 @@ def _hand_down(ctx: click.Context, name: str) -> None:
 
 
 def _connect(aws: AwsOptions, shutdown: Shutdown, observe: CallObserver | None = None) -> AppMesh:
-    from .adapter import AppMesh
+    from .appmesh_client import AppMesh
 
     return AppMesh.connect(
         aws.connection, limits=aws.limits, retry=aws.retry, shutdown=shutdown, observe=observe
@@ -710,7 +710,7 @@ def _own_command() -> str:
 
 def _sandbox_demo(endpoint: str, manifests: Path) -> bool:
     """Create the meshes the manifests name, then plan, apply and plan again."""
-    from .adapter import AppMesh
+    from .appmesh_client import AppMesh
     from .engine import Reconciler
 
     result = loader.load(manifests)

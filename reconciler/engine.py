@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 
-from .adapter import AppMesh
+from .appmesh_client import AppMesh
 from .executor import Executor
 from .live import LiveReader, Progress
 from .outcomes import Outcome, Report

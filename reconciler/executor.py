@@ -8,7 +8,7 @@ a retried or replayed call is the same call.
 
 Scheduling is linear in the plan: completions arrive on a queue, and a parent →
 dependents index releases exactly the steps a completion unblocks. After shutdown
-begins no step starts; waits inside the adapter give up with ``Stopped``.
+begins no step starts; waits inside the App Mesh client give up with ``Stopped``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from .adapter import AppMesh
+from .appmesh_client import AppMesh
 from .diff import canonical
 from .errors import ApiError, Conflict, LimitExceeded, NotFound
 from .gcpause import paused_gc

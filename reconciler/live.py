@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import structlog
 
-from .adapter import AppMesh, Summary
+from .appmesh_client import AppMesh, Summary
 from .errors import NotFound
 from .resources import GATEWAY, ROUTE, Key, Live, Scope
 from .threads import parallel_map

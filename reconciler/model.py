@@ -1,6 +1,6 @@
 """App Mesh's shapes: the manifest format and the API's spec structures.
 
-This module and ``adapter`` are the only places that know App Mesh. Class names
+This module and ``appmesh_client`` are the only places that know App Mesh. Class names
 are botocore's shape names and field names are the API's JSON members, so the
 conformance test can walk botocore's model and this module side by side. The
 engine (load, diff, apply, watch) sees specs only as plain JSON dicts produced by

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from reconciler import loader, model
-from reconciler.adapter import AppMesh
+from reconciler.appmesh_client import AppMesh
 from reconciler.diff import canonical
 from reconciler.engine import Reconciler
 from reconciler.options import Connection

@@ -14,7 +14,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from reconciler import loader, model
-from reconciler.adapter import AppMesh, Connection
+from reconciler.appmesh_client import AppMesh, Connection
 from reconciler.daemon.loop import Daemon, Reason
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.notify import Notifier

@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
-from reconciler.adapter import AppMesh
+from reconciler.appmesh_client import AppMesh
 from reconciler.errors import NotFound
 from reconciler.live import LiveReader
 from reconciler.resources import Key, Scope

@@ -15,7 +15,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from reconciler import live
-from reconciler.adapter import AppMesh
+from reconciler.appmesh_client import AppMesh
 from reconciler.live import LiveReader
 from reconciler.resources import Scope
 from reconciler.sandbox import Sandbox

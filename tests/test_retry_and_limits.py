@@ -8,7 +8,7 @@ import botocore.exceptions
 import pytest
 
 from reconciler import errors
-from reconciler.adapter import AppMesh
+from reconciler.appmesh_client import AppMesh
 from reconciler.errors import ApiError, classify
 from reconciler.retrying import Retrier
 from reconciler.throttle import AdaptiveBucket, RetryPolicy, TokenBucket

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..adapter import AppMesh
+from ..appmesh_client import AppMesh
 from ..engine import Reconciler
 from ..options import AwsOptions
 from ..settings import Overrides

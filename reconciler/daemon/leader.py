@@ -15,7 +15,7 @@ is client-go's:
   it stops before anyone else may take over), it has lost: the shutdown signal is
   set at once, no call starts after it, and the process exits 1 to rejoin as a
   candidate.
-* Writes are fenced: right before every App Mesh write is sent (``adapter``'s fence,
+* Writes are fenced: right before every App Mesh write is sent (``appmesh_client``'s fence,
   in botocore's ``before-send`` event), the leader checks that its
   last successful renewal began within ``renew_deadline``, on a clock that keeps
   counting while the process or its machine is paused (``CLOCK_BOOTTIME``). A leader

@@ -45,7 +45,7 @@ import structlog
 
 from .. import loader
 from .. import settings as settings_
-from ..adapter import CallObserver
+from ..appmesh_client import CallObserver
 from ..engine import Reconciler
 from ..errors import ApiError
 from ..outcomes import Report, Status

@@ -230,7 +230,8 @@ def _load(root: Path, max_file_bytes: int, cache: Cache, budget: _Budget) -> Loa
         message = "no manifests found (*.yaml, *.yml, *.json)"
         result.problems.append(Problem(message, file=str(root), severity=Severity.WARNING))
     _warn_orphan_routes(result, merged)
-    if budget.exceeded:  # the one problem that explains the rest: never lost to the cap
+    if budget.exceeded:  # the one problem that explains the rest: once, at the root, never lost to the cap
+        problems[:] = [p for p in problems if p.message != budget.exceeded]
         problems.always(Problem(budget.exceeded, file=str(root)))
     result.problems = _shown(problems, root)
     return result

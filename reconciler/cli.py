@@ -238,10 +238,6 @@ def _reconcile_once(
     if not result.ok:
         _echo_problems(result.problems)
         return EXIT_ERROR
-    settings = settings_.resolve(result.settings, overrides)
-    if errors(list(settings.problems)):  # another owner than the pinned one: not one call to App Mesh
-        _echo_problems(list(settings.problems))
-        return EXIT_ERROR
     from .engine import Reconciler
 
     base_settings = _tree_settings(base) if base is not None else None
@@ -249,6 +245,7 @@ def _reconcile_once(
         shutdown = Shutdown()  # a one-shot run stops on Ctrl-C by KeyboardInterrupt
         calls = CallCounter()
         reconciler = Reconciler(_connect(aws, shutdown, observe=calls), shutdown)
+        settings = settings_.resolve(result.settings, overrides)
         plan = plan_with_progress(reconciler, calls, result.state, settings, warnings(result.problems))
         if base_settings is not None:
             plan.settings_changes = settings_.differences(base_settings, settings_.resolve(result.settings))

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler import model
-from reconciler.convert import crdcheck, equivalence, gatewayapi, precedence
+from reconciler.convert import crdcheck, equivalence, gatewayapi, precedence, targets
+from reconciler.convert.targets import profiles
 from reconciler.resources import Key, Scope
 
 SCOPE = Scope("corpus-mesh")
@@ -207,3 +208,20 @@ def test_random_route_sets_convert_to_admitted_objects_with_every_difference_exp
         for d in checked.unexplained
     ]
     assert unexplained == [], specs
+
+
+# Every target's profile, judged the same way: what the target programs, by its own matching,
+# against App Mesh. Fewer examples per target (the standard case above carries the CRD check).
+@pytest.mark.parametrize("target", sorted(set(profiles.NAMES) - {"standard"}))
+@settings(
+    max_examples=int(os.environ.get("EQUIVALENCE_EXAMPLES", "8")),
+    deadline=None,
+    derandomize="EQUIVALENCE_EXAMPLES" not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(specs=meshes())
+def test_on_every_target_each_difference_is_explained(target: str, specs: dict[Key, dict[str, Any]]) -> None:
+    conversion = gatewayapi.convert(specs, gatewayapi.Options("alb"))
+    fitted = targets.fit(conversion, specs, profiles.profile(target))
+    unexplained = [(d.route, str(d.request)) for d in fitted.routing(specs).unexplained]
+    assert unexplained == [], (target, specs)

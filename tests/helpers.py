@@ -18,13 +18,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
 import yaml
 from botocore.config import Config
+from moto import mock_aws
 
 from reconciler import loader, model
 
@@ -120,6 +122,26 @@ def appmesh_client(endpoint: str, pool: int = 10) -> Any:
     """A plain boto3 client, standing for a person or another tool acting out of band."""
     config = Config(retries={"total_max_attempts": 1}, max_pool_connections=pool)
     return boto3.client("appmesh", endpoint_url=endpoint, region_name=REGION, config=config)
+
+
+@contextmanager
+def in_process_mesh(gateways: int, routes: int, *, tag_routes: bool = False) -> Iterator[Any]:
+    """moto in-process: mesh ``apps``, gateways ``g0``.., routes ``r0``.. on each (tagged ``k``: index)."""
+    with mock_aws():
+        client = boto3.client("appmesh", region_name=REGION, config=Config(retries={"total_max_attempts": 1}))
+        client.create_mesh(meshName="apps")
+        for g in range(gateways):
+            client.create_virtual_gateway(meshName="apps", virtualGatewayName=f"g{g}", spec=gateway()["spec"])
+            for r in range(routes):
+                tags = [{"key": "k", "value": str(r)}] if tag_routes else []
+                client.create_gateway_route(
+                    meshName="apps",
+                    virtualGatewayName=f"g{g}",
+                    gatewayRouteName=f"r{r}",
+                    spec=route()["spec"],
+                    tags=tags,
+                )
+        yield client
 
 
 def create_through_boto3(endpoint: str, manifests: Path, owner: str = "default") -> None:

@@ -8,10 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
-from moto import mock_aws
 
 from reconciler import loader, model
 from reconciler.appmesh_client import AppMesh, Connection
@@ -27,7 +24,7 @@ from reconciler.sandbox import Sandbox
 from reconciler.settings import Overrides, Settings
 from reconciler.shutdown import Shutdown
 
-from .helpers import gateway, route, write_tree
+from .helpers import gateway, in_process_mesh, route, write_tree
 
 APPS = Scope("apps")
 OWNED = {model.OWNER_TAG: "default"}
@@ -158,18 +155,7 @@ def test_a_partial_prune_of_one_gateway_is_no_empty_mesh(tmp_path: Path) -> None
 
 @pytest.fixture
 def client() -> Iterator[Any]:
-    with mock_aws():
-        c = boto3.client("appmesh", region_name="us-east-1", config=Config(retries={"total_max_attempts": 1}))
-        c.create_mesh(meshName="apps")
-        for g in range(5):
-            c.create_virtual_gateway(meshName="apps", virtualGatewayName=f"g{g}", spec=gateway()["spec"])
-            for r in range(3):
-                c.create_gateway_route(
-                    meshName="apps",
-                    virtualGatewayName=f"g{g}",
-                    gatewayRouteName=f"r{r}",
-                    spec=route()["spec"],
-                )
+    with in_process_mesh(5, 3) as c:
         yield c
 
 

@@ -6,36 +6,21 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
-from moto import mock_aws
 
 from reconciler.appmesh_client import AppMesh
 from reconciler.errors import NotFound
 from reconciler.live import LiveReader
 from reconciler.resources import Key, Scope
 
-from .helpers import gateway, route
+from .helpers import in_process_mesh, route
 
 APPS = Scope("apps")
 
 
 @pytest.fixture
 def client() -> Iterator[Any]:
-    with mock_aws():
-        c = boto3.client("appmesh", region_name="us-east-1", config=Config(retries={"total_max_attempts": 1}))
-        c.create_mesh(meshName="apps")
-        for g in range(3):
-            c.create_virtual_gateway(meshName="apps", virtualGatewayName=f"g{g}", spec=gateway()["spec"])
-            for r in range(4):
-                c.create_gateway_route(
-                    meshName="apps",
-                    virtualGatewayName=f"g{g}",
-                    gatewayRouteName=f"r{r}",
-                    spec=route()["spec"],
-                    tags=[{"key": "k", "value": str(r)}],
-                )
+    with in_process_mesh(3, 4, tag_routes=True) as c:
         yield c
 
 
